@@ -17,7 +17,8 @@ def accuracy(pred: torch.Tensor, target: torch.Tensor, topk: Union[int, Tuple[in
     The arithmetic is MMSegmentation's, to the last float32 bit:
     ``(n_correct + eps) * (100.0 / (n_valid + eps))`` with eps = float32 epsilon; the count plus eps
     is a float32 tensor, the factor a Python float. The eps keeps an all-ignored batch finite (it
-    reads eps * 100 / eps = 100%, as in MMSegmentation). Ties are ranked by ``torch.topk`` (the first maximum wins for k=1).
+    reads eps * 100 / eps = 100%, as in MMSegmentation). Ties are broken by ``torch.topk``, as in
+    MMSegmentation (not always the first maximum).
 
     Args:
         pred: scores, (N, C, ...) e.g. logits (N, C, H, W).

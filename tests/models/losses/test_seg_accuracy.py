@@ -32,11 +32,6 @@ def test_exact_float32_formula():
     assert torch.equal(accuracy(pred, target, ignore_index=255), expected)
 
 
-def test_ties_first_max_wins():
-    pred = torch.zeros(1, 3, 1, 2)  # all classes tie everywhere
-    assert accuracy(pred, torch.tensor([[[0, 1]]])).item() == pytest.approx(50.0, rel=1e-6)
-
-
 def test_topk_tuple_and_thresh():
     # one pixel per image: scores for 3 classes
     pred = torch.tensor([[0.1, 0.7, 0.2], [0.6, 0.3, 0.1], [0.2, 0.3, 0.5]])
