@@ -14,7 +14,7 @@ class BasePixelSampler(metaclass=ABCMeta):
 
     @abstractmethod
     def sample(self, seg_logit: torch.Tensor, seg_label: torch.Tensor) -> torch.Tensor:
-        """Return the weight (N, H, W) of each pixel for logits (N, C, H, W), labels (N, 1, H, W)."""
+        """Per-pixel weight (N, H, W) from logits (N, C, H, W) and labels (N, 1, H, W)."""
 
 
 def build_pixel_sampler(cfg: Mapping, **default_args: Any) -> BasePixelSampler:

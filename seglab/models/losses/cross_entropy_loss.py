@@ -1,10 +1,10 @@
 """Cross-entropy losses: softmax, sigmoid (binary / one-vs-rest) and mask variants.
 
-Numerics follow MMSegmentation 0.x (v0.30): the softmax loss is ``F.cross_entropy(reduction='none')``
-(0 at ignored pixels), times an optional per-pixel weight, then ``sum / (n + eps)`` where ``n`` counts
-every label pixel, ignored ones included, unless ``avg_non_ignore=True`` (then only the non-ignored
-ones). ``class_weight`` rescales each pixel's loss by the weight of its class but - unlike
-PyTorch's own mean - is not part of the denominator.
+Numerics follow MMSegmentation 0.x (v0.30): the softmax loss is
+``F.cross_entropy(reduction='none')`` (0 at ignored pixels), times an optional per-pixel weight,
+then ``sum / (n + eps)`` where ``n`` counts every label pixel, ignored ones included, unless
+``avg_non_ignore=True`` (then only the non-ignored ones). ``class_weight`` rescales each pixel's
+loss by the weight of its class but - unlike PyTorch's own mean - is not part of the denominator.
 """
 from __future__ import annotations
 
@@ -27,8 +27,9 @@ def _bad_labels_message(label: torch.Tensor, num_classes: int, ignore_index: int
     values = sorted(set(bad.unique().tolist()))
     shown = ", ".join(str(v) for v in values[:10]) + (", ..." if len(values) > 10 else "")
     return (f"label values [{shown}] are outside [0, {num_classes}) and are not ignore_index="
-            f"{ignore_index}: check num_classes in the model config, the dataset's reduce_zero_label "
-            f"/ label_map settings, and the label files (tools/check_dataset.py lists bad files).")
+            f"{ignore_index}: check num_classes in the model config, the dataset's "
+            f"reduce_zero_label / label_map settings, and the label files "
+            f"(tools/check_dataset.py lists bad files).")
 
 
 def _check_class_weight(class_weight: Optional[torch.Tensor], num_classes: int) -> None:
@@ -62,7 +63,8 @@ def cross_entropy(pred: torch.Tensor, label: torch.Tensor, weight: Optional[torc
         loss = F.cross_entropy(pred, label, weight=class_weight, reduction="none",
                                ignore_index=ignore_index)
     except (IndexError, RuntimeError) as exc:
-        if label.numel() and ((label != ignore_index) & ((label < 0) | (label >= pred.size(1)))).any():
+        out_of_range = (label < 0) | (label >= pred.size(1))
+        if label.numel() and (out_of_range & (label != ignore_index)).any():
             raise DatasetError(_bad_labels_message(label, pred.size(1), ignore_index)) from exc
         raise
     if avg_factor is None and reduction == "mean":

@@ -50,8 +50,8 @@ def py_sigmoid_focal_loss(pred: torch.Tensor, target: torch.Tensor,
         if weight.shape != loss.shape:
             # A per-pixel weight ((N, H, W) from a pixel sampler, or (P,)) applies to all classes.
             if weight.numel() != loss.size(0):
-                raise ValueError(f"focal loss weight of shape {tuple(weight.shape)} matches neither "
-                                 f"the {loss.size(0)} pixels nor the loss shape "
+                raise ValueError(f"focal loss weight of shape {tuple(weight.shape)} matches "
+                                 f"neither the {loss.size(0)} pixels nor the loss shape "
                                  f"{tuple(loss.shape)}.")
             weight = weight.reshape(-1, 1)
         final_weight = final_weight * weight

@@ -189,6 +189,9 @@ def test_warning_when_avg_non_ignore_is_false():
 def test_bad_config_values():
     with pytest.raises(ConfigError, match="reduction='avg'"):
         CrossEntropyLoss(reduction="avg")
+    # built as part of a config, the message names the config path
+    with pytest.raises(ConfigError, match="CrossEntropyLoss at loss_decode: reduction='avg'"):
+        build_from_cfg(dict(type="CrossEntropyLoss", reduction="avg"), MODELS, key="loss_decode")
     with pytest.raises(ConfigError, match="use_sigmoid and use_mask"):
         CrossEntropyLoss(use_sigmoid=True, use_mask=True)
 

@@ -93,7 +93,8 @@ def test_backward_finite_and_weight_is_ignored(data):
 def test_avg_factor_and_warning_on_different_ignore_index(data):
     logits, label = data
     base = DiceLoss()(logits, label)
-    assert DiceLoss()(logits, label, avg_factor=4).item() == pytest.approx(base.item() / 4, rel=1e-6)
+    quarter = DiceLoss()(logits, label, avg_factor=4)
+    assert quarter.item() == pytest.approx(base.item() / 4, rel=1e-6)
     loss = DiceLoss()
     with pytest.warns(UserWarning, match="ignore_index=255"):
         loss(logits, label, ignore_index=0)

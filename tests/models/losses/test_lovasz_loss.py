@@ -13,7 +13,7 @@ def _jaccard_loss(mispredicted, fg):
 
 
 def _lovasz_extension(errors, fg_set):
-    """Lovasz extension from its definition with Python sets (independent of the code under test)."""
+    """Lovasz extension from its definition, with Python sets (independent of the code)."""
     order = sorted(range(len(errors)), key=lambda i: -errors[i])
     total, prev, chosen = 0.0, 0.0, set()
     for i in order:
