@@ -1,0 +1,1 @@
+"""Necks (FPN, MultiLevelNeck, ...): ``forward(tuple of maps) -> tuple of maps``. None yet."""

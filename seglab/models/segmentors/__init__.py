@@ -1,0 +1,6 @@
+"""Segmentors (MMSegmentation 0.x API) and the inference functions they use."""
+from .base import BaseSegmentor
+from .encoder_decoder import EncoderDecoder
+from .inference import slide_inference, slide_logits, whole_inference
+
+__all__ = ["BaseSegmentor", "EncoderDecoder", "slide_inference", "slide_logits", "whole_inference"]

@@ -1,0 +1,203 @@
+"""``EncoderDecoder``: backbone (+ neck) + decode head (+ auxiliary heads), MMSegmentation 0.x API."""
+from __future__ import annotations
+
+from typing import Dict, List, Mapping, Optional, Sequence, Union
+
+import numpy as np
+import torch
+from torch import nn
+
+from ...errors import ConfigError
+from ...registry import MODELS
+from ..builder import build_backbone, build_head, build_neck
+from ..layers import resize
+from .base import BaseSegmentor
+from .inference import (DEFAULT_SLIDE_BATCH_SIZE, flip_back, logits_to_probs, slide_inference,
+                        whole_inference)
+
+Metas = List[dict]
+PerImage = Union[torch.Tensor, List[torch.Tensor]]
+
+
+def _stack_if_same(tensors: List[torch.Tensor]) -> PerImage:
+    """One (B, C, H, W) tensor when all images share a size, else the list of (1, C, h, w)."""
+    if all(t.shape == tensors[0].shape for t in tensors):
+        return torch.cat(tensors, dim=0)
+    return tensors
+
+
+@MODELS.register_module()
+class EncoderDecoder(BaseSegmentor):
+    """Encoder-decoder segmentor.
+
+    Args:
+        backbone: backbone config.
+        decode_head: decode head config.
+        neck: neck config or None.
+        auxiliary_head: one head config, a list of them, or None (training only).
+        train_cfg: training options (passed to the heads).
+        test_cfg: ``dict(mode='whole')`` or ``dict(mode='slide', crop_size=(h, w),
+            stride=(h, w), slide_batch_size=4)``; ``slide_batch_size`` is the number of crops
+            per forward pass in slide mode (all images of the batch counted; default 4), a
+            seglab addition that does not change the result.
+        pretrained: backbone checkpoint, loaded by :meth:`init_weights`.
+        init_cfg: accepted for config compatibility (sub-modules have their own).
+    """
+
+    def __init__(self, backbone: Mapping, decode_head: Mapping, neck: Optional[Mapping] = None,
+                 auxiliary_head: Union[Mapping, Sequence[Mapping], None] = None,
+                 train_cfg: Optional[Mapping] = None, test_cfg: Optional[Mapping] = None,
+                 pretrained: Optional[str] = None, init_cfg: Optional[Mapping] = None):
+        super().__init__()
+        if pretrained is not None:
+            if backbone.get("pretrained") is not None:
+                raise ConfigError("model.pretrained and model.backbone.pretrained are both set; "
+                                  "keep one.")
+            backbone = {**backbone, "pretrained": pretrained}
+        self.init_cfg = init_cfg
+        self.backbone = build_backbone(backbone)
+        if neck is not None:
+            self.neck = build_neck(neck)
+        self.decode_head = build_head(decode_head, key="decode_head")
+        self.align_corners = self.decode_head.align_corners
+        self.num_classes = self.decode_head.num_classes
+        self.out_channels = self.decode_head.out_channels
+        if isinstance(auxiliary_head, Mapping):
+            self.auxiliary_head = build_head(auxiliary_head, key="auxiliary_head")
+        elif auxiliary_head is not None:
+            self.auxiliary_head = nn.ModuleList(
+                build_head(cfg, key=f"auxiliary_head[{i}]") for i, cfg in enumerate(auxiliary_head))
+        self.train_cfg = train_cfg
+        self.test_cfg = test_cfg
+        self._test_option("mode")  # validate test_cfg early
+
+    # -- configuration --------------------------------------------------------------------------
+    def _test_option(self, key: str):
+        cfg = self.test_cfg if self.test_cfg is not None else {}
+        mode = cfg.get("mode", "whole")
+        if mode not in ("whole", "slide"):
+            raise ConfigError(f"model.test_cfg.mode = {mode!r}; use 'whole' or 'slide'.")
+        if mode == "slide" and ("crop_size" not in cfg or "stride" not in cfg):
+            raise ConfigError("model.test_cfg.mode = 'slide' needs crop_size=(h, w) and "
+                              "stride=(h, w) in model.test_cfg.")
+        if key == "mode":
+            return mode
+        if key == "slide_batch_size":
+            return int(cfg.get("slide_batch_size", DEFAULT_SLIDE_BATCH_SIZE))
+        return cfg[key]
+
+    def _aux_heads(self) -> Dict[str, nn.Module]:
+        if not self.with_auxiliary_head:
+            return {}
+        if isinstance(self.auxiliary_head, nn.ModuleList):
+            return {f"aux_{i}": head for i, head in enumerate(self.auxiliary_head)}
+        return {"aux": self.auxiliary_head}
+
+    def loss_names(self) -> List[str]:
+        """``decode.<loss_name>`` and ``aux[_i].<loss_name>`` of every head's loss modules."""
+        names = [f"decode.{n}" for n in self.decode_head.loss_names]
+        for prefix, head in self._aux_heads().items():
+            names += [f"{prefix}.{n}" for n in head.loss_names]
+        return names
+
+    # -- features and logits --------------------------------------------------------------------
+    def extract_feat(self, img: torch.Tensor):
+        """Backbone (+ neck) features of img (N, 3, H, W): a tuple of maps."""
+        x = self.backbone(img)
+        return self.neck(x) if self.with_neck else x
+
+    def encode_decode(self, img: torch.Tensor, img_metas: Optional[Metas] = None) -> torch.Tensor:
+        """Logits (N, out_channels, H, W) at the input size (bilinear upsampling of the head output)."""
+        out = self.decode_head.forward_test(self.extract_feat(img), img_metas, self.test_cfg)
+        return resize(out, size=img.shape[2:], mode="bilinear", align_corners=self.align_corners)
+
+    def forward_dummy(self, img: torch.Tensor) -> torch.Tensor:
+        """:meth:`encode_decode` without metas (for FLOP counting and export)."""
+        return self.encode_decode(img, None)
+
+    # -- training -------------------------------------------------------------------------------
+    def forward_train(self, img: torch.Tensor, img_metas: Metas,
+                      gt_semantic_seg: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """Named losses and accuracies: ``decode.loss_ce``, ``decode.acc_seg``, ``aux.loss_ce``...
+
+        Args:
+            img: (N, 3, H, W) normalised images.
+            img_metas: one meta dict per image.
+            gt_semantic_seg: (N, 1, H, W) int64 labels.
+        """
+        x = self.extract_feat(img)
+        losses: Dict[str, torch.Tensor] = {}
+        decode = self.decode_head.forward_train(x, img_metas, gt_semantic_seg, self.train_cfg)
+        losses.update({f"decode.{k}": v for k, v in decode.items()})
+        for prefix, head in self._aux_heads().items():
+            aux = head.forward_train(x, img_metas, gt_semantic_seg, self.train_cfg)
+            losses.update({f"{prefix}.{k}": v for k, v in aux.items()})
+        return losses
+
+    # -- inference ------------------------------------------------------------------------------
+    def _logits_per_image(self, img: torch.Tensor, img_meta: Metas, rescale: bool) -> List[torch.Tensor]:
+        encode = lambda x: self.encode_decode(x, img_meta)  # noqa: E731
+        if self._test_option("mode") == "slide":
+            return slide_inference(encode, img, img_meta, rescale, self.align_corners,
+                                   self.out_channels, self._test_option("crop_size"),
+                                   self._test_option("stride"),
+                                   self._test_option("slide_batch_size"))
+        return whole_inference(encode, img, img_meta, rescale, self.align_corners)
+
+    def whole_inference(self, img: torch.Tensor, img_meta: Metas, rescale: bool) -> PerImage:
+        """Logits of the whole images, each cropped to its ``img_shape`` (and resized with rescale)."""
+        encode = lambda x: self.encode_decode(x, img_meta)  # noqa: E731
+        return _stack_if_same(whole_inference(encode, img, img_meta, rescale, self.align_corners))
+
+    def slide_inference(self, img: torch.Tensor, img_meta: Metas, rescale: bool) -> PerImage:
+        """Sliding-window logits (``test_cfg.crop_size``/``stride``), averaged where windows overlap."""
+        encode = lambda x: self.encode_decode(x, img_meta)  # noqa: E731
+        cfg = self.test_cfg if self.test_cfg is not None else {}
+        if "crop_size" not in cfg or "stride" not in cfg:
+            raise ConfigError("slide inference needs model.test_cfg.crop_size and .stride")
+        return _stack_if_same(slide_inference(
+            encode, img, img_meta, rescale, self.align_corners, self.out_channels,
+            cfg["crop_size"], cfg["stride"],
+            int(cfg.get("slide_batch_size", DEFAULT_SLIDE_BATCH_SIZE))))
+
+    def _probs_per_image(self, img: torch.Tensor, img_meta: Metas, rescale: bool) -> List[torch.Tensor]:
+        logits = self._logits_per_image(img, img_meta, rescale)
+        return [flip_back(logits_to_probs(logit, self.out_channels), meta)
+                for logit, meta in zip(logits, img_meta)]
+
+    def inference(self, img: torch.Tensor, img_meta: Metas, rescale: bool) -> PerImage:
+        """Class probabilities (softmax, or sigmoid for ``out_channels=1``), flipped back.
+
+        Args:
+            img: (B, 3, H, W), possibly a padded batch of images of different sizes.
+            img_meta: one meta per image (``img_shape``, ``ori_shape``, ``flip``,
+                ``flip_direction``).
+            rescale: resize to each ``ori_shape``.
+
+        Returns:
+            (B, C, H', W') when all outputs have one size, else a list of (1, C, h_i, w_i).
+        """
+        return _stack_if_same(self._probs_per_image(img, img_meta, rescale))
+
+    def _to_labels(self, probs: torch.Tensor) -> np.ndarray:
+        if self.out_channels == 1:
+            pred = (probs > self.decode_head.threshold).long()[0, 0]
+        else:
+            pred = probs.argmax(dim=1)[0]
+        return pred.cpu().numpy()
+
+    def simple_test(self, img: torch.Tensor, img_meta: Metas, rescale: bool = True) -> List[np.ndarray]:
+        """One int64 label map (h, w) per image (its ``ori_shape`` with rescale)."""
+        return [self._to_labels(p) for p in self._probs_per_image(img, img_meta, rescale)]
+
+    def aug_test(self, imgs: List[torch.Tensor], img_metas: List[Metas],
+                 rescale: bool = True) -> List[np.ndarray]:
+        """Average the probabilities of several augmentations (scales, flips), then label maps."""
+        if not rescale:
+            raise ValueError("aug_test needs rescale=True: augmentations of different sizes are "
+                             "only comparable at the original size.")
+        total = self._probs_per_image(imgs[0], img_metas[0], rescale)
+        for img, metas in zip(imgs[1:], img_metas[1:]):
+            for i, probs in enumerate(self._probs_per_image(img, metas, rescale)):
+                total[i] += probs
+        return [self._to_labels(t / len(imgs)) for t in total]
