@@ -1,0 +1,35 @@
+"""Training engine: checkpoint IO, optimizer and lr schedule, the iteration-based runner and hooks.
+
+Importing it registers the optimizers (``OPTIMIZERS``), lr policies (``LR_SCHEDULERS``), hooks
+(``HOOKS``) and ``IterBasedRunner`` (``RUNNERS``).
+"""
+from .builder import build_runner, runner_from_config
+from .checkpoint import (get_state_dict, load_checkpoint, load_checkpoint_file, load_state_dict,
+                         save_checkpoint, weights_to_cpu)
+from .convert import convert_checkpoint
+from .ddp import SegDistributedDataParallel
+from .dist import all_gather_object, all_reduce_dict
+from .env import collect_env, format_env
+from .hooks import (CheckpointHook, EvalHook, Hook, LoggerHook, LrUpdaterHook, TensorboardLoggerHook,
+                    TextLoggerHook, build_lr_hook)
+from .latest import find_latest_checkpoint, update_latest
+from .log_buffer import LogBuffer
+from .logging import get_root_logger
+from .lr_schedule import CosineAnnealing, Exp, Fixed, Inv, LrSchedule, Poly, Step
+from .model_zoo import resolve_checkpoint_path
+from .optim_step import OptimStep, parse_optimizer_config
+from .optimizer import DefaultOptimizerConstructor, build_optimizer
+from .runner import IterBasedRunner, NonFiniteLossError
+from .seed import get_rng_state, set_random_seed, set_rng_state
+
+__all__ = [
+    "build_runner", "runner_from_config", "get_state_dict", "load_checkpoint", "load_checkpoint_file",
+    "load_state_dict", "save_checkpoint", "weights_to_cpu", "convert_checkpoint",
+    "SegDistributedDataParallel", "all_gather_object", "all_reduce_dict", "collect_env", "format_env",
+    "CheckpointHook", "EvalHook", "Hook", "LoggerHook", "LrUpdaterHook", "TensorboardLoggerHook",
+    "TextLoggerHook", "build_lr_hook", "find_latest_checkpoint", "update_latest", "LogBuffer",
+    "get_root_logger", "LrSchedule", "Fixed", "Step", "Exp", "Poly", "Inv", "CosineAnnealing",
+    "resolve_checkpoint_path", "OptimStep", "parse_optimizer_config", "DefaultOptimizerConstructor",
+    "build_optimizer", "IterBasedRunner", "NonFiniteLossError", "get_rng_state", "set_random_seed",
+    "set_rng_state",
+]

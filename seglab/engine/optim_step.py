@@ -1,0 +1,150 @@
+"""Backward pass and optimizer step: AMP, gradient clipping and gradient accumulation.
+
+MMSeg configs describe these in ``optimizer_config`` (mmcv ``OptimizerHook`` variants) and ``fp16``::
+
+    optimizer_config = dict(grad_clip=dict(max_norm=35, norm_type=2))
+    optimizer_config = dict(type='Fp16OptimizerHook', loss_scale=512.)       # or fp16 = dict(loss_scale=...)
+    optimizer_config = dict(type='GradientCumulativeOptimizerHook', cumulative_iters=4)
+
+Here they are options of one small object that the runner calls once per iteration.
+"""
+from __future__ import annotations
+
+import contextlib
+import warnings
+from typing import Any, ContextManager, Dict, Mapping, Optional, Union
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+
+OPTIMIZER_HOOK_TYPES = ("OptimizerHook", "Fp16OptimizerHook", "GradientCumulativeOptimizerHook",
+                        "GradientCumulativeFp16OptimizerHook")
+# Keys of mmcv's optimizer hooks that only matter to mmcv's own implementation.
+_IGNORED_KEYS = ("distributed", "coalesce", "bucket_size_mb", "detect_anomalous_params")
+
+
+def parse_optimizer_config(optimizer_config: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
+    """Turn MMSeg's ``optimizer_config`` into :class:`OptimStep` keyword arguments.
+
+    Returns:
+        ``dict(grad_clip=..., cumulative_iters=..., amp=..., loss_scale=...)``.
+    """
+    cfg = dict(optimizer_config or {})
+    hook_type = cfg.pop("type", "OptimizerHook")
+    if hook_type not in OPTIMIZER_HOOK_TYPES:
+        raise ConfigError(f"optimizer_config.type = {hook_type!r} is not supported; use one of "
+                          f"{', '.join(OPTIMIZER_HOOK_TYPES)}.")
+    out: Dict[str, Any] = dict(grad_clip=cfg.pop("grad_clip", None), cumulative_iters=1, amp=None,
+                               loss_scale="dynamic")
+    if "Cumulative" in hook_type:
+        out["cumulative_iters"] = cfg.pop("cumulative_iters", 1)
+    if "Fp16" in hook_type:
+        out["amp"] = "fp16"
+        out["loss_scale"] = cfg.pop("loss_scale", 512.0)
+    for key in _IGNORED_KEYS:
+        cfg.pop(key, None)
+    if cfg:
+        raise ConfigError(f"optimizer_config (type {hook_type!r}) has unknown key(s) {sorted(cfg)}; "
+                          f"accepted: grad_clip" + (", cumulative_iters" if "Cumulative" in hook_type else "")
+                          + (", loss_scale" if "Fp16" in hook_type else "") + ".")
+    return out
+
+
+class OptimStep:
+    """One backward pass per iteration, an optimizer step every ``cumulative_iters`` iterations.
+
+    Args:
+        device: where the model runs (AMP with float16 needs CUDA).
+        grad_clip: ``dict(max_norm=..., norm_type=2)`` for ``clip_grad_norm_``; None: no clipping.
+        cumulative_iters: iterations (batches) whose gradients are summed before each step; the
+            loss is divided by it (by the remainder for the last incomplete group), as mmcv does.
+        amp: None/False, ``'fp16'`` (or True) or ``'bf16'``. float16 runs only on CUDA (with a
+            ``GradScaler``); on a CPU it is a no-op with one warning. bfloat16 autocasts on any
+            device, without loss scaling.
+        loss_scale: ``'dynamic'``, a fixed float (overflowing steps are skipped, the scale stays),
+            or a dict of ``GradScaler`` arguments (``init_scale``, ``growth_interval``, ...).
+    """
+
+    def __init__(self, device: Union[str, torch.device] = "cpu", grad_clip: Optional[Mapping[str, Any]] = None,
+                 cumulative_iters: int = 1, amp: Union[None, bool, str] = None,
+                 loss_scale: Union[str, float, Mapping[str, Any]] = "dynamic"):
+        if not isinstance(cumulative_iters, int) or cumulative_iters < 1:
+            raise ConfigError(f"optimizer_config.cumulative_iters must be a positive int, got "
+                              f"{cumulative_iters!r}")
+        if grad_clip is not None and (not isinstance(grad_clip, Mapping) or "max_norm" not in grad_clip):
+            raise ConfigError(f"optimizer_config.grad_clip must be None or dict(max_norm=..., "
+                              f"norm_type=2), got {grad_clip!r}")
+        self.device = torch.device(device)
+        self.grad_clip = dict(grad_clip) if grad_clip is not None else None
+        self.cumulative_iters = cumulative_iters
+        amp = "fp16" if amp is True else (None if amp is False else amp)
+        if amp not in (None, "fp16", "bf16"):
+            raise ConfigError(f"amp must be None, 'fp16' or 'bf16', got {amp!r}")
+        if amp == "fp16" and self.device.type != "cuda":
+            warnings.warn(f"AMP float16 is only used on CUDA; training on {self.device.type} in "
+                          f"float32 (pass amp='bf16' for bfloat16 autocast on this device).")
+            amp = None
+        self.amp = amp
+        self.scaler: Optional[torch.amp.GradScaler] = None
+        self.static_scale: Optional[float] = None
+        if amp == "fp16":
+            if isinstance(loss_scale, Mapping):
+                self.scaler = torch.amp.GradScaler("cuda", **loss_scale)
+            elif loss_scale == "dynamic":
+                self.scaler = torch.amp.GradScaler("cuda")
+            elif isinstance(loss_scale, (int, float)):
+                self.static_scale = float(loss_scale)
+                self.scaler = torch.amp.GradScaler("cuda", init_scale=self.static_scale)
+            else:
+                raise ConfigError(f"loss_scale must be 'dynamic', a number or a dict, got {loss_scale!r}")
+
+    def autocast(self) -> ContextManager:
+        """The context the forward pass and loss run in."""
+        if self.amp is None:
+            return contextlib.nullcontext()
+        dtype = torch.float16 if self.amp == "fp16" else torch.bfloat16
+        return torch.autocast(device_type=self.device.type, dtype=dtype)
+
+    def step(self, loss: torch.Tensor, model: nn.Module, optimizer: torch.optim.Optimizer,
+             cur_iter: int, max_iters: int) -> Optional[float]:
+        """Backward ``loss`` (0-d) of iteration ``cur_iter``; step when the accumulation is full.
+
+        Returns:
+            The total gradient norm before clipping when clipping ran, else None.
+        """
+        k = self.cumulative_iters
+        divisible = max_iters // k * k
+        factor = k if cur_iter < divisible else max_iters - divisible
+        if factor > 1:
+            loss = loss / factor
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+        else:
+            loss.backward()
+        if (cur_iter + 1) % k != 0 and cur_iter + 1 != max_iters:
+            return None
+        if self.scaler is not None:
+            self.scaler.unscale_(optimizer)
+        grad_norm = None
+        if self.grad_clip is not None:
+            params = [p for g in optimizer.param_groups for p in g["params"]
+                      if p.requires_grad and p.grad is not None]
+            if params:
+                grad_norm = float(nn.utils.clip_grad_norm_(params, **self.grad_clip))
+        if self.scaler is not None:
+            self.scaler.step(optimizer)
+            self.scaler.update(self.static_scale)
+        else:
+            optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        return grad_norm
+
+    def state_dict(self) -> Dict[str, Any]:
+        """The loss scaler's state ({} without float16 AMP)."""
+        return {"loss_scaler": self.scaler.state_dict()} if self.scaler is not None else {}
+
+    def load_state_dict(self, state: Optional[Mapping[str, Any]]) -> None:
+        if self.scaler is not None and state and state.get("loss_scaler"):
+            self.scaler.load_state_dict(dict(state["loss_scaler"]))
