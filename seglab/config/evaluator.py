@@ -402,7 +402,10 @@ class RestrictedEvaluator:
             raise self._refuse(func, f"access to the dunder attribute '{func.attr}' "
                                      f"({self._snippet(func)})",
                                "configs cannot reach Python internals")
-        if isinstance(func.value, ast.Name) and not self._is_known(func.value.id):
+        root = func.value
+        while isinstance(root, (ast.Attribute, ast.Subscript, ast.Call)):
+            root = root.func if isinstance(root, ast.Call) else root.value
+        if isinstance(root, ast.Name) and not self._is_known(root.id):
             raise self._refuse(node, f"calling '{self._snippet(func)}(...)'",
                                "a config cannot call functions of modules or other objects; "
                                "only builtins such as dict(...) and methods such as "

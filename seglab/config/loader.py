@@ -73,7 +73,8 @@ def _replace_base_refs(text: str, quoted: bool) -> Tuple[str, Dict[str, str]]:
     """Replace ``{{_base_.x}}`` by unique tokens; return the text and {token: 'x'}.
 
     In a ``.py`` file the token is a bare name that the evaluator reads as the token string
-    (inside a string literal it stays text); in JSON/YAML it is a quoted string, as in mmcv.
+    (inside a string literal it stays text). In JSON/YAML a reference standing as a value
+    becomes a quoted string, as in mmcv; one inside a string stays bare text in that string.
     """
     refs: Dict[str, str] = {}
     by_ref: Dict[str, str] = {}
@@ -85,7 +86,9 @@ def _replace_base_refs(text: str, quoted: bool) -> Tuple[str, Dict[str, str]]:
             token = f"_seglab_base_ref_{len(by_ref)}_{tag}_"
             by_ref[ref] = token
             refs[token] = ref
-        return f'"{by_ref[ref]}"' if quoted else by_ref[ref]
+        before = match.string[:match.start()].rstrip(" \t")
+        as_value = not before or before[-1] in ":[,-\n{"
+        return f'"{by_ref[ref]}"' if quoted and as_value else by_ref[ref]
 
     return _BASE_REF.sub(token_for, text), refs
 

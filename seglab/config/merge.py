@@ -115,7 +115,11 @@ def check_override_path(cfg: Mapping, full_key: str, allow_list_keys: bool = Tru
         prefix = _dotted(parts[:depth]) or "the config"
         is_leaf = depth == len(parts) - 1
         if isinstance(node, list):
-            if not (allow_list_keys and _is_index(part)):
+            if not allow_list_keys:
+                raise ConfigError(
+                    f"override '{full_key}': '{prefix}' is a list and list indices are not "
+                    f"allowed here; override the whole list '{prefix}'.")
+            if not _is_index(part):
                 raise ConfigError(
                     f"override '{full_key}': '{prefix}' is a list of {len(node)} items, so "
                     f"'{part}' must be an index 0..{len(node) - 1}.")
