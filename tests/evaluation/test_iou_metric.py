@@ -128,7 +128,9 @@ def _all_reduce_worker(rank, world_size, init_file, out_dir):
 
 
 def test_all_reduce_sums_counts_across_two_processes(tmp_path):
-    mp.spawn(_all_reduce_worker, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2)
+    # fork: the children need not re-import torch and seglab (seconds each on a busy machine).
+    mp.start_processes(_all_reduce_worker, args=(2, str(tmp_path / "init"), str(tmp_path)),
+                       nprocs=2, start_method="fork")
     preds, labels = _random_maps(5)
     expected = _metric_from(preds, labels).state_dict()
     for rank in range(2):
