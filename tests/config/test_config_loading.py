@@ -319,3 +319,93 @@ def test_relative_config_path_from_cwd(tmp_path, monkeypatch):
     cfg = Config.fromfile(os.path.join("cfgs", "child.py"))
     assert cfg.to_dict() == {"a": 1, "b": 2}
     assert cfg.filename == os.path.join("cfgs", "child.py")
+
+
+def test_typical_0x_configs_by_others_load_unchanged(tmp_path):
+    """Shapes found in MMSeg 0.x method configs: _delete_ optimizers, dict literals with
+    non-identifier keys, comprehensions over stage counts, RepeatDataset wrapping, fp16."""
+    write(tmp_path, "_base_/models/upernet_swin.py", """
+        norm_cfg = dict(type='SyncBN', requires_grad=True)
+        backbone_norm_cfg = dict(type='LN', requires_grad=True)
+        model = dict(
+            type='EncoderDecoder',
+            pretrained=None,
+            backbone=dict(type='SwinTransformer', embed_dims=96, depths=[2, 2, 6, 2],
+                          norm_cfg=backbone_norm_cfg),
+            decode_head=dict(type='UPerHead', in_channels=[96, 192, 384, 768],
+                             num_classes=19, norm_cfg=norm_cfg),
+            train_cfg=dict(),
+            test_cfg=dict(mode='whole'))
+        """)
+    write(tmp_path, "_base_/schedules/schedule_160k.py", """
+        optimizer = dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=0.0005)
+        optimizer_config = dict()
+        lr_config = dict(policy='poly', power=0.9, min_lr=1e-4, by_epoch=False)
+        runner = dict(type='IterBasedRunner', max_iters=160000)
+        """)
+    write(tmp_path, "_base_/datasets/ade20k.py", """
+        img_norm_cfg = dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True)
+        crop_size = (512, 512)
+        train_pipeline = [dict(type='LoadImageFromFile'), dict(type='Normalize', **img_norm_cfg)]
+        data = dict(samples_per_gpu=4, workers_per_gpu=4,
+                    train=dict(type='ADE20KDataset', pipeline=train_pipeline))
+        """)
+    method = write(tmp_path, "swin/upernet_swin_tiny_512x512_160k_ade20k.py", """
+        _base_ = [
+            '../_base_/models/upernet_swin.py', '../_base_/datasets/ade20k.py',
+            '../_base_/schedules/schedule_160k.py'
+        ]
+        checkpoint_file = 'https://download.openmmlab.com/swin_tiny.pth'  # noqa
+        num_stages = 3
+        model = dict(
+            backbone=dict(init_cfg=dict(type='Pretrained', checkpoint=checkpoint_file),
+                          window_size=7, use_abs_pos_embed=False, drop_path_rate=0.3),
+            decode_head=dict(num_classes=150),
+            auxiliary_head=[dict(type='FCNHead', in_index=i, num_classes=150)
+                            for i in range(num_stages - 1)],
+            test_cfg=dict(mode='slide', crop_size=crop_size, stride=(341, 341)))
+        optimizer = dict(
+            _delete_=True,
+            type='AdamW',
+            lr=0.00006,
+            betas=(0.9, 0.999),
+            weight_decay=0.01,
+            paramwise_cfg=dict(custom_keys={
+                'absolute_pos_embed': dict(decay_mult=0.),
+                'relative_position_bias_table': dict(decay_mult=0.),
+                'norm': dict(decay_mult=0.)
+            }))
+        lr_config = dict(_delete_=True, policy='poly', warmup='linear', warmup_iters=1500,
+                         warmup_ratio=1e-6, power=1.0, min_lr=0.0, by_epoch=False)
+        data = dict(samples_per_gpu=2, train=dict(_delete_=True, type='RepeatDataset', times=2,
+                                                  dataset={{_base_.data.train}}))
+        fp16 = dict(loss_scale='dynamic')
+        find_unused_parameters = True
+        """.replace("crop_size=crop_size", "crop_size=(512, 512)"))
+    cfg = Config.fromfile(method)
+    assert cfg.optimizer.to_dict() == {
+        "type": "AdamW", "lr": 6e-05, "betas": (0.9, 0.999), "weight_decay": 0.01,
+        "paramwise_cfg": {"custom_keys": {"absolute_pos_embed": {"decay_mult": 0.0},
+                                          "relative_position_bias_table": {"decay_mult": 0.0},
+                                          "norm": {"decay_mult": 0.0}}}}
+    assert cfg.lr_config.to_dict() == {"policy": "poly", "warmup": "linear", "warmup_iters": 1500,
+                                       "warmup_ratio": 1e-6, "power": 1.0, "min_lr": 0.0,
+                                       "by_epoch": False}
+    assert cfg.model.backbone.to_dict() == {
+        "type": "SwinTransformer", "embed_dims": 96, "depths": [2, 2, 6, 2],
+        "norm_cfg": {"type": "LN", "requires_grad": True},
+        "init_cfg": {"type": "Pretrained",
+                     "checkpoint": "https://download.openmmlab.com/swin_tiny.pth"},
+        "window_size": 7, "use_abs_pos_embed": False, "drop_path_rate": 0.3}
+    assert [h.in_index for h in cfg.model.auxiliary_head] == [0, 1]
+    assert cfg.model.test_cfg.to_dict() == {"mode": "slide", "crop_size": (512, 512),
+                                            "stride": (341, 341)}
+    assert cfg.data.to_dict() == {
+        "samples_per_gpu": 2, "workers_per_gpu": 4,
+        "train": {"type": "RepeatDataset", "times": 2, "dataset": {
+            "type": "ADE20KDataset",
+            "pipeline": [{"type": "LoadImageFromFile"},
+                         {"type": "Normalize", "mean": [123.675, 116.28, 103.53],
+                          "std": [58.395, 57.12, 57.375], "to_rgb": True}]}}}
+    assert cfg.fp16.loss_scale == "dynamic" and cfg.find_unused_parameters is True
+    assert cfg.num_stages == 3 and cfg.runner.max_iters == 160000
