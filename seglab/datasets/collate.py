@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 
-from .transforms.deferred import SAMPLE_HW, is_deferred, normalize_tensor
+from .transforms.deferred import SAMPLE_HW, eager_norm_cfg, is_deferred, normalize_tensor
 
 IMG_PAD_VALUE = 0
 SEG_PAD_VALUE = 255
@@ -142,14 +142,15 @@ def prepare_batch(batch: Mapping[str, Any], device: Union[str, torch.device],
         non_blocking: asynchronous host->device copies (useful with pinned memory).
 
     Returns:
-        A new dict ready for ``model(**batch)``; ``img_metas`` are the same objects.
+        A new dict ready for ``model(**batch)``. Its ``img_metas`` carry plain MMSeg
+        ``img_norm_cfg`` dicts (mean, std, to_rgb), so preparing it again changes nothing.
     """
     device = torch.device(device)
     metas = batch.get("img_metas")
     out: Dict[str, Any] = {}
     for key, value in batch.items():
         if key == "img_metas":
-            out[key] = value
+            out[key] = _done_metas(value)
         elif key == "img" and isinstance(value, list):
             out[key] = [_prepare_images(v, metas[a] if metas is not None else None, device,
                                         non_blocking) for a, v in enumerate(value)]
@@ -158,6 +159,15 @@ def prepare_batch(batch: Mapping[str, Any], device: Union[str, torch.device],
         else:
             out[key] = _to_device(value, device, non_blocking)
     return out
+
+
+def _done_metas(metas: Any) -> Any:
+    """Copies of the metas whose ``img_norm_cfg`` no longer says 'deferred'."""
+    if isinstance(metas, list):
+        return [_done_metas(m) for m in metas]
+    if isinstance(metas, Mapping) and is_deferred(metas.get("img_norm_cfg")):
+        return {**metas, "img_norm_cfg": eager_norm_cfg(metas["img_norm_cfg"])}
+    return metas
 
 
 def _prepare_images(img: torch.Tensor, metas: Optional[Sequence[Mapping]], device: torch.device,

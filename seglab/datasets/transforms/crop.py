@@ -53,6 +53,17 @@ class RandomCrop(BaseTransform):
         y1, y2, x1, x2 = bbox
         return img[y1:y2, x1:x2, ...]
 
+    def _class_counts(self, seg: np.ndarray) -> np.ndarray:
+        """Pixel count of each label present in ``seg``, ``ignore_index`` left out."""
+        if seg.dtype in (np.uint8, np.uint16):
+            # A histogram is O(n); np.unique sorts, and this runs up to 10 times per sample.
+            counts = np.bincount(seg.ravel())
+            if 0 <= self.ignore_index < len(counts):
+                counts[self.ignore_index] = 0
+            return counts[counts > 0]
+        labels, counts = np.unique(seg, return_counts=True)
+        return counts[labels != self.ignore_index]
+
     def transform(self, results: Dict) -> Dict:
         if has_pending_pad(results):
             apply_deferred_normalize(results)  # the recorded pad region would move
@@ -63,9 +74,7 @@ class RandomCrop(BaseTransform):
                 raise ConfigError("RandomCrop(cat_max_ratio < 1) needs the label map: put "
                                   "LoadAnnotations before it in the pipeline.")
             for _ in range(10):
-                labels, counts = np.unique(self.crop(results["gt_semantic_seg"], bbox),
-                                           return_counts=True)
-                counts = counts[labels != self.ignore_index]
+                counts = self._class_counts(self.crop(results["gt_semantic_seg"], bbox))
                 if len(counts) > 1 and np.max(counts) / np.sum(counts) < self.cat_max_ratio:
                     break
                 bbox = self.get_crop_bbox(img)
