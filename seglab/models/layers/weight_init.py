@@ -170,6 +170,8 @@ def load_pretrained(module: nn.Module, checkpoint: Optional[str], prefix: Option
     try:
         load_checkpoint(target, checkpoint, map_location=map_location, strict=False)
     except (CheckpointError, FileNotFoundError, OSError) as err:
+        if "pretrained=None" in str(err):  # the loader already says how to do without
+            raise
         raise CheckpointError(
             f"{err}\nThe pretrained weights '{checkpoint}' of {type(module).__name__} could not be "
             "loaded. To train from scratch instead, set model.pretrained=None and "
