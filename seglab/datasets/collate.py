@@ -24,7 +24,7 @@ SEG_PAD_VALUE = 255
 
 
 def pad_stack(tensors: Sequence[torch.Tensor], pad_value: float) -> torch.Tensor:
-    """Stack ``(..., H_i, W_i)`` tensors into ``(B, ..., H, W)``, padding bottom/right with ``pad_value``.
+    """Stack ``(..., H_i, W_i)`` tensors into ``(B, ..., H, W)``, padding bottom/right.
 
     Tensors of different dtypes are promoted to a common one (e.g. uint8 with float32 -> float32).
     """
@@ -98,7 +98,8 @@ def collate(samples: Sequence[Mapping]) -> Dict[str, Any]:
         img_metas=list[dict])``. Test: ``dict(img=list[Tensor[B, C, H_a, W_a]],
         img_metas=list[list[dict]])``, one entry per augmentation. ``H, W`` are the largest of the
         batch (of the augmentation); every meta gets ``batch_input_shape = (H, W)``, while its
-        ``img_shape`` / ``pad_shape`` stay those of its own sample so predictions can be cropped back.
+        ``img_shape`` / ``pad_shape`` stay those of its own sample, so that predictions can be
+        cropped back.
     """
     samples = [s for s in samples if s is not None]
     if not samples:

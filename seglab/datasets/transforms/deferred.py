@@ -66,7 +66,8 @@ def eager_norm_cfg(norm_cfg: Mapping) -> Dict[str, Any]:
 
 
 def record_pad(results: Dict, content_hw, pad_val) -> None:
-    """Record that the sample was padded beyond ``content_hw`` with ``pad_val`` (normalised space)."""
+    """Record that the sample was padded beyond ``content_hw`` with ``pad_val`` (in normalised
+    space)."""
     cfg = dict(results["img_norm_cfg"])
     cfg[CONTENT_HW] = (int(content_hw[0]), int(content_hw[1]))
     cfg[PAD_VAL] = pad_val

@@ -17,7 +17,7 @@ _DIRECTIONS = ("horizontal", "vertical")
 
 @TRANSFORMS.register_module()
 class RandomFlip(BaseTransform):
-    """Flip with probability ``prob`` (drawn with ``np.random.rand``) unless ``results['flip']`` is set.
+    """Flip with probability ``prob`` (``np.random.rand``) unless ``results['flip']`` is set.
 
     ``MultiScaleFlipAug`` sets ``flip`` and ``flip_direction``; ``prob`` may then be None.
 

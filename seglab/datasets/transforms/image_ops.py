@@ -37,7 +37,8 @@ def _interp(name: str) -> int:
     return INTERPOLATIONS[name]
 
 
-def scale_size(size: Tuple[int, int], scale: Union[Number, Tuple[Number, Number]]) -> Tuple[int, int]:
+def scale_size(size: Tuple[int, int], scale: Union[Number, Tuple[Number, Number]]
+               ) -> Tuple[int, int]:
     """Scale a ``(w, h)`` size, rounding half up as mmcv's ``_scale_size``."""
     if isinstance(scale, numbers.Number):
         scale = (scale, scale)

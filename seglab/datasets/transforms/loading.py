@@ -94,8 +94,8 @@ def imfrombytes(content: bytes, flag: str, backend: str, filename: str, what: st
         else:
             img = cv2.imdecode(np.frombuffer(content, np.uint8), _CV2_FLAGS[flag])
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, cv2.error) as e:
-        raise DatasetError(f"cannot decode {what} {filename} ({type(e).__name__}: {e}); the file is "
-                           f"corrupt or not an image.") from None
+        raise DatasetError(f"cannot decode {what} {filename} ({type(e).__name__}: {e}); the file "
+                           f"is corrupt or not an image.") from None
     if img is None or img.size == 0:
         raise DatasetError(f"cannot decode {what} {filename}: the file is corrupt or not an image.")
     return img

@@ -44,9 +44,10 @@ class Normalize(BaseTransform):
         img = results["img"]
         channels = img.shape[2] if img.ndim == 3 else 1
         if channels != self.mean.size or (self.to_rgb and channels != 3):
-            raise ConfigError(f"Normalize(mean={self.mean.tolist()}, to_rgb={self.to_rgb}) does not "
-                              f"fit an image with {channels} channel(s) ({results.get('filename')}); "
-                              f"match mean/std to the channels, and use to_rgb only for BGR images.")
+            raise ConfigError(
+                f"Normalize(mean={self.mean.tolist()}, to_rgb={self.to_rgb}) does not fit an image "
+                f"with {channels} channel(s) ({results.get('filename')}); match mean/std to the "
+                f"channels, and use to_rgb only for BGR images.")
         cfg = dict(mean=self.mean, std=self.std, to_rgb=self.to_rgb)
         if self.defer:
             cfg[DEFERRED] = True

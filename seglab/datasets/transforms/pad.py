@@ -46,7 +46,10 @@ class Pad(BaseTransform):
     def transform(self, results: Dict) -> Dict:
         img = results["img"]
         hw = img.shape[:2]
-        target = self.size if self.size is not None else pad_to_multiple_shape(hw, self.size_divisor)
+        if self.size is not None:
+            target = self.size
+        else:
+            target = pad_to_multiple_shape(hw, self.size_divisor)
         if pending_normalize(results) and has_pending_pad(results):
             apply_deferred_normalize(results)  # two deferred pads: just do it now
             img = results["img"]

@@ -1,4 +1,4 @@
-"""``PhotoMetricDistortion``: random brightness, contrast, saturation and hue (uint8 in, uint8 out)."""
+"""``PhotoMetricDistortion``: random brightness, contrast, saturation and hue (uint8 out)."""
 from __future__ import annotations
 
 from typing import Dict, Sequence

@@ -160,7 +160,7 @@ class Resize(BaseTransform):
 
 @TRANSFORMS.register_module()
 class ResizeToMultiple(BaseTransform):
-    """Resize the image and label maps so that each edge is rounded up to a ``size_divisor`` multiple.
+    """Resize the image and label maps so that each edge becomes a ``size_divisor`` multiple.
 
     Args:
         size_divisor: the multiple.

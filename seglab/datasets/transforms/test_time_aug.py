@@ -22,9 +22,9 @@ class MultiScaleFlipAug(BaseTransform):
     ``RandomFlip``), and the outputs are gathered key by key into lists: ``dict(img=[...],
     img_metas=[...])``, augmentations ordered scale-major, then flip (False, True), then direction.
 
-    Scales: ``img_scale`` with ``img_ratios`` gives ``int(w * r), int(h * r)`` per ratio; ``img_scale``
-    alone gives that scale (or list of scales); ``img_scale=None`` with ``img_ratios`` uses the
-    image's own ``(w, h)`` times each ratio.
+    Scales: ``img_scale`` with ``img_ratios`` gives ``int(w * r), int(h * r)`` per ratio;
+    ``img_scale`` alone gives that scale (or list of scales); ``img_scale=None`` with
+    ``img_ratios`` uses the image's own ``(w, h)`` times each ratio.
 
     Args:
         transforms: the per-augmentation transform configs.

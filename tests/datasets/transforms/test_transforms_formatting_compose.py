@@ -67,7 +67,8 @@ def test_compose_builds_configs_and_callables_and_drops_none():
 def test_compose_errors_name_the_config_path():
     with pytest.raises(RegistryError, match=r"pipeline\.1\.type = 'Resise'.*Did you mean 'Resize'"):
         Compose([dict(type="ImageToTensor", keys=["img"]), dict(type="Resise")])
-    with pytest.raises(RegistryError, match=r"RandomFlip at pipeline\.0 got unexpected key.*'prop'"):
+    with pytest.raises(RegistryError,
+                       match=r"RandomFlip at pipeline\.0 got unexpected key.*'prop'"):
         Compose([dict(type="RandomFlip", prop=0.5)])
     with pytest.raises(ConfigError, match=r"pipeline\.0 must be a transform dict"):
         Compose([42])
@@ -75,7 +76,8 @@ def test_compose_errors_name_the_config_path():
         Compose(dict(type="Resize"))
     with pytest.raises(RegistryError, match=r"pipeline\.1\.transforms\.0\.type = 'Rezise'"):
         Compose([dict(type="LoadImageFromFile"),
-                 dict(type="MultiScaleFlipAug", img_scale=(8, 8), transforms=[dict(type="Rezise")])])
+                 dict(type="MultiScaleFlipAug", img_scale=(8, 8),
+                      transforms=[dict(type="Rezise")])])
 
 
 def test_compose_gives_foreign_callables_normalised_images():

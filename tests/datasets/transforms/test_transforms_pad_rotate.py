@@ -19,7 +19,8 @@ def test_pad_to_fixed_size_with_values():
     assert np.all(out["img"][:5, :7] == 9) and np.all(out["img"][5:] == 4)
     assert np.all(out["img"][:, 7:] == 4)
     assert np.all(out["gt_semantic_seg"][:5, :7] == 3)
-    assert np.all(out["gt_semantic_seg"][5:] == 255) and np.all(out["gt_semantic_seg"][:, 7:] == 255)
+    assert np.all(out["gt_semantic_seg"][5:] == 255)
+    assert np.all(out["gt_semantic_seg"][:, 7:] == 255)
     assert out["pad_fixed_size"] == (8, 10) and out["pad_size_divisor"] is None
 
 
