@@ -35,14 +35,16 @@ class RestrictedEvaluator(ExpressionEvaluator):
         """Evaluate the whole file and return its top-level names in assignment order."""
         try:
             tree = ast.parse(self.source, filename=self.filename)
+            self._exec_block(tree.body)
         except SyntaxError as e:
             raise ConfigError(f"{self.filename}:{e.lineno}: syntax error in config: {e.msg}. "
                               f"Fix the Python syntax of this line.") from None
-        try:
-            self._exec_block(tree.body)
         except EvalError as e:
             line = getattr(e.node, "lineno", "?")
             raise ConfigError(f"{self.filename}:{line}: {e.message}") from None
+        except (RecursionError, MemoryError):
+            raise ConfigError(f"{self.filename}: the config is nested too deeply to be read; "
+                              f"split the deep expression into several names.") from None
         return self.namespace
 
     def _exec_block(self, statements: List[ast.stmt]) -> None:

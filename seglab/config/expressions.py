@@ -39,6 +39,8 @@ class ExpressionEvaluator:
             ``{{_base_.xxx}}`` placeholders); they do not appear in the result.
     """
 
+    max_steps = MAX_STEPS  # bounds the CPU time a hostile file can take (a few seconds)
+
     def __init__(self, filename: str, source: str, extra_names: Optional[Mapping[str, Any]] = None):
         self.filename = filename
         self.source = source
@@ -141,9 +143,9 @@ class ExpressionEvaluator:
     # ------------------------------------------------------------------------------ expressions
     def _eval(self, node: ast.expr) -> Any:
         self._steps += 1
-        if self._steps > MAX_STEPS:
-            raise self._runtime(node, f"the config takes more than {MAX_STEPS} evaluation steps; "
-                                      f"it is too expensive to be a config")
+        if self._steps > self.max_steps:
+            raise self._runtime(node, f"the config takes more than {self.max_steps} evaluation "
+                                      f"steps; it is too expensive to be a config")
         method = getattr(self, "_eval_" + type(node).__name__, None)
         if method is not None:
             return method(node)
@@ -189,7 +191,7 @@ class ExpressionEvaluator:
         return out
 
     def _eval_List(self, node: ast.List) -> list:
-        return _sized(self._elements(node.elts))
+        return self._apply(node, _sized, self._elements(node.elts))
 
     def _eval_Tuple(self, node: ast.Tuple) -> tuple:
         return tuple(self._elements(node.elts))
@@ -315,7 +317,8 @@ class ExpressionEvaluator:
                                    f"only these builtins can be called: {allowed}; a class is "
                                    f"written as dict(type='{name}', ...)")
             args, kwargs = self._call_args(node)
-            return _sized(self._apply(node, SAFE_FUNCTIONS[name], *args, **kwargs))
+            result = self._apply(node, SAFE_FUNCTIONS[name], *args, **kwargs)
+            return self._apply(node, _sized, result)
         if isinstance(func, ast.Attribute):
             return self._call_method(node, func)
         raise self._refuse(node, f"calling '{self._snippet(func)}'",
@@ -349,7 +352,8 @@ class ExpressionEvaluator:
                                      f"{type(receiver).__name__}",
                                f"methods allowed on a {type(receiver).__name__}: {names}")
         args, kwargs = self._call_args(node)
-        return _sized(self._apply(node, getattr(receiver, func.attr), *args, **kwargs))
+        result = self._apply(node, getattr(receiver, func.attr), *args, **kwargs)
+        return self._apply(node, _sized, result)
 
     # --------------------------------------------------------------------------- comprehensions
     def _comprehension(self, node: ast.AST, generators: List[ast.comprehension],
@@ -368,9 +372,10 @@ class ExpressionEvaluator:
                 raise self._runtime(gen.iter, f"{self._snippet(gen.iter)} is not iterable")
             for item in iterator:
                 self._steps += 1
-                if self._steps > MAX_STEPS:
-                    raise self._runtime(node, "the comprehension takes too many steps for a "
-                                              "config")
+                if self._steps > self.max_steps:
+                    raise self._runtime(node, f"the config takes more than {self.max_steps} "
+                                              f"evaluation steps; it is too expensive to be a "
+                                              f"config")
                 self._assign(gen.target, item)
                 if all(self._truth(cond) for cond in gen.ifs):
                     loop(i + 1)
@@ -384,7 +389,7 @@ class ExpressionEvaluator:
     def _eval_ListComp(self, node: ast.ListComp) -> list:
         out: List[Any] = []
         self._comprehension(node, node.generators, lambda: out.append(self._eval(node.elt)))
-        return _sized(out)
+        return self._apply(node, _sized, out)
 
     def _eval_GeneratorExp(self, node: ast.GeneratorExp) -> list:
         # Evaluated eagerly: the result only feeds sum(...), tuple(...), etc.
@@ -409,7 +414,7 @@ class ExpressionEvaluator:
         parts = []
         for value in node.values:
             parts.append(value.value if isinstance(value, ast.Constant) else self._eval(value))
-        return _sized("".join(parts))
+        return self._apply(node, _sized, "".join(parts))
 
     def _eval_FormattedValue(self, node: ast.FormattedValue) -> str:
         value = self._eval(node.value)

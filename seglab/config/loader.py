@@ -102,6 +102,8 @@ def parse_text(text: str, suffix: str, filename: str, extra_names: Mapping[str, 
             data = json.loads(text) if text.strip() else {}
         except json.JSONDecodeError as e:
             raise ConfigError(f"{filename}:{e.lineno}: invalid JSON: {e.msg}.") from None
+        except RecursionError:
+            raise ConfigError(f"{filename}: the JSON is nested too deeply to be read.") from None
     else:
         import yaml
 
@@ -209,7 +211,13 @@ def load_config_text(original: str, suffix: str, filename: str,
     """Like :func:`load_config_file` for text already read; ``filename`` places its bases."""
     text = substitute_predefined_vars(original, filename) if use_predefined_variables else original
     text, refs = _replace_base_refs(text, quoted=suffix != ".py")
-    cfg_dict = unalias(parse_text(text, suffix, filename, {t: t for t in refs}))
+    try:
+        cfg_dict = unalias(parse_text(text, suffix, filename, {t: t for t in refs}))
+    except ConfigError as e:
+        message = str(e)
+        for token, ref in refs.items():  # show what the user wrote, not the placeholder
+            message = message.replace(f'"{token}"', token).replace(token, f"{{{{_base_.{ref}}}}}")
+        raise ConfigError(message) from None
 
     if DEPRECATION_KEY in cfg_dict:
         info = cfg_dict.pop(DEPRECATION_KEY) or {}

@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, FrozenSet
 # enough for any real config, small enough that a hostile file cannot exhaust memory or CPU.
 MAX_ITEMS = 10_000_000
 MAX_INT_EXPONENT = 10_000
-MAX_STEPS = 20_000_000
+MAX_STEPS = 2_000_000
 
 
 class LimitExceeded(ValueError):

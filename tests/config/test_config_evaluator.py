@@ -195,10 +195,15 @@ def test_runtime_errors_carry_file_and_line():
     assert refused("x = 1 +").startswith("cfg.py:1: syntax error in config")
 
 
-def test_size_limits_stop_memory_and_cpu_bombs():
+def test_size_limits_stop_memory_and_cpu_bombs(monkeypatch):
     assert "larger than a config needs" in refused("x = 10 ** 100000")
     assert "more than 10000000 items" in refused("x = 'ab' * 10 ** 8")
     assert "larger than a config needs" in refused("x = list(range(10 ** 9))")
+    monkeypatch.setattr(RestrictedEvaluator, "max_steps", 10_000)
+    assert refused("x = sum(1 for a in range(999) for b in range(999))") == (
+        "cfg.py:1: the config takes more than 10000 evaluation steps; it is too expensive to be "
+        "a config")
+    assert "nested too deeply" in refused("x = " + "+".join(["1"] * 20000))
 
 
 def test_os_system_config_is_refused_without_running(tmp_path):

@@ -409,3 +409,12 @@ def test_typical_0x_configs_by_others_load_unchanged(tmp_path):
                           "std": [58.395, 57.12, 57.375], "to_rgb": True}]}}}
     assert cfg.fp16.loss_scale == "dynamic" and cfg.find_unused_parameters is True
     assert cfg.num_stages == 3 and cfg.runner.max_iters == 160000
+
+
+def test_errors_show_base_references_as_written(tmp_path):
+    write(tmp_path, "base.py", "lr = 0.1\n")
+    child = write(tmp_path, "child.py", "_base_ = './base.py'\nx = {{_base_.lr}} + 1\n")
+    with pytest.raises(ConfigError) as info:
+        Config.fromfile(child)
+    assert str(info.value).startswith(f"{child}:2: {{{{_base_.lr}}}} + 1 failed: TypeError")
+    assert "_seglab_base_ref" not in str(info.value)
