@@ -30,7 +30,9 @@ PathLike = Union[str, os.PathLike]
 DEFAULT_REVISE_KEYS: Sequence[Tuple[str, str]] = ((r"^module\.", ""),)
 _MAX_LISTED = 40  # keys listed per category in mismatch messages
 
-_GLOBAL_RE = re.compile(r"GLOBAL ([\w.]+)")
+# How torch names the global it refused: "GLOBAL numpy.dtype ..." (find_class) or
+# "... but got <class 'numpy.dtypes.Int64DType'>" (BUILD of a dtype's state).
+_GLOBAL_RE = re.compile(r"GLOBAL ([\w.]+)|but got <class '([\w.]+)'>")
 # Pickle globals that only rebuild plain numpy arrays, dtypes and scalars: no code can run.
 _NUMPY_DATA_GLOBALS = {
     f"numpy{core}.multiarray.{fn}" for core in (".core", "._core") for fn in ("_reconstruct", "scalar")
@@ -39,6 +41,16 @@ _NUMPY_DATA_GLOBALS = {
 
 def _is_numpy_data_global(name: str) -> bool:
     return name in _NUMPY_DATA_GLOBALS or (name.startswith("numpy.dtypes.") and name.endswith("DType"))
+
+
+def _numpy_dtype_classes() -> List[Tuple[Any, str]]:
+    import numpy as np
+
+    dtypes = getattr(np, "dtypes", None)  # numpy >= 1.25
+    if dtypes is None:
+        return []
+    return [(cls, f"numpy.dtypes.{name}") for name, cls in vars(dtypes).items()
+            if name.endswith("DType") and isinstance(cls, type)]
 
 
 def _resolve_global(name: str) -> Any:
@@ -50,13 +62,26 @@ def _resolve_global(name: str) -> Any:
 
 def _unsafe_message(filename: str, name: str) -> str:
     return (
-        f"Checkpoint '{filename}' contains pickled Python objects: unpickling it needs the global "
-        f"'{name}', which could run arbitrary code, so seglab refuses to load it (it only loads "
+        f"Checkpoint '{filename}' contains pickled Python objects: unpickling it needs the "
+        f"global(s) '{name}', which could run arbitrary code, so seglab refuses to load it (it only loads "
         f"tensors, numbers, strings, lists, dicts and plain numpy arrays). If you trust the file, "
         f"convert it once into a clean checkpoint and load the new file: python -c \"from "
         f"seglab.engine import convert_checkpoint; convert_checkpoint('{filename}', "
         f"'converted.pth')\" (this unpickles the original with weights_only=False and keeps the "
         f"state_dict, the optimizer state and the plain-typed meta).")
+
+
+def _precheck_globals(filename: str, path: str) -> List[Tuple[Any, str]]:
+    """Allow-list entries for the numpy globals a zip checkpoint needs; refuse any other global."""
+    try:
+        needed = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+    except Exception:  # legacy (non-zip) format or an old torch: found one by one while loading
+        return []
+    unsafe = [name for name in needed if not _is_numpy_data_global(name)]
+    if unsafe:
+        raise CheckpointError(_unsafe_message(filename, ", ".join(unsafe)))
+    allowed = [(_resolve_global(name), name) for name in needed]
+    return allowed + (_numpy_dtype_classes() if "numpy.dtype" in needed else [])
 
 
 def load_checkpoint_file(filename: PathLike, map_location: Any = "cpu") -> Any:
@@ -74,7 +99,7 @@ def load_checkpoint_file(filename: PathLike, map_location: Any = "cpu") -> Any:
     """
     filename = os.fspath(filename)
     path = resolve_checkpoint_path(filename)
-    allowed: List[Tuple[Any, str]] = []
+    allowed = _precheck_globals(filename, path)
     for _ in range(32):  # each retry allows one more numpy data global
         try:
             with torch.serialization.safe_globals(allowed):
@@ -84,10 +109,12 @@ def load_checkpoint_file(filename: PathLike, map_location: Any = "cpu") -> Any:
             if match is None:
                 raise CheckpointError(f"Checkpoint '{filename}' ({path}) cannot be unpickled: "
                                       f"{str(err).splitlines()[-1]}") from err
-            name = match.group(1)
+            name = match.group(1) or match.group(2)
             if not _is_numpy_data_global(name) or any(n == name for _, n in allowed):
                 raise CheckpointError(_unsafe_message(filename, name)) from None
             allowed.append((_resolve_global(name), name))
+            if name == "numpy.dtype":  # rebuilding a dtype also needs its numpy.dtypes class
+                allowed.extend(_numpy_dtype_classes())
         except (RuntimeError, EOFError, ValueError) as err:
             raise CheckpointError(
                 f"Checkpoint '{filename}' ({path}) is not a readable PyTorch checkpoint (truncated "
@@ -249,12 +276,12 @@ def to_plain(obj: Any, where: str = "meta") -> Any:
     """
     import numpy as np
 
-    if obj is None or isinstance(obj, (bool, int, float, str, bytes, torch.Tensor)):
-        return obj
     if isinstance(obj, np.ndarray):
         return obj.tolist()
-    if isinstance(obj, np.generic):
+    if isinstance(obj, np.generic):  # before the float check: np.float64 subclasses float
         return obj.item()
+    if obj is None or isinstance(obj, (bool, int, float, str, bytes, torch.Tensor)):
+        return obj
     if isinstance(obj, os.PathLike):
         return os.fspath(obj)
     if isinstance(obj, Mapping):

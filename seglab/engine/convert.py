@@ -59,12 +59,12 @@ class _LenientPickle:
 def _plain(obj: Any) -> Any:
     import numpy as np
 
-    if obj is None or isinstance(obj, (bool, int, float, str, bytes, torch.Tensor)):
-        return obj
     if isinstance(obj, np.ndarray):
         return obj.tolist()
-    if isinstance(obj, np.generic):
+    if isinstance(obj, np.generic):  # before the float check: np.float64 subclasses float
         return obj.item()
+    if obj is None or isinstance(obj, (bool, int, float, str, bytes, torch.Tensor)):
+        return obj
     if isinstance(obj, dict):  # includes OrderedDict and mmcv ConfigDict when importable
         return {str(k): _plain(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
