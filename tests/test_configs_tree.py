@@ -1,4 +1,4 @@
-"""Every config under configs/ loads; the FCN VOC12aug / Cityscapes configs resolve to MMSeg's dicts.
+"""Every config under configs/ loads; FCN VOC12aug / Cityscapes configs resolve to MMSeg's dicts.
 
 The expected dicts below are written out by hand from MMSegmentation 0.x's files (what mmcv's
 Config.fromfile gives for them), not produced by seglab.
@@ -192,7 +192,8 @@ def test_resnet_variants_override_only_what_mmseg_does():
     assert (r18.model.decode_head.in_channels, r18.model.decode_head.channels) == (512, 128)
     assert (r18.model.auxiliary_head.in_channels, r18.model.auxiliary_head.channels) == (256, 64)
     assert r18.runner.max_iters == 80000
-    dlp = Config.fromfile(ROOT / "configs/deeplabv3plus/deeplabv3plus_r18-d8_512x1024_80k_cityscapes.py")
+    dlp = Config.fromfile(
+        ROOT / "configs/deeplabv3plus/deeplabv3plus_r18-d8_512x1024_80k_cityscapes.py")
     assert (dlp.model.decode_head.c1_in_channels, dlp.model.decode_head.c1_channels) == (64, 12)
     uper = Config.fromfile(ROOT / "configs/upernet/upernet_r18_512x1024_40k_cityscapes.py")
     assert uper.model.decode_head.in_channels == [64, 128, 256, 512]

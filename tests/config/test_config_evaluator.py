@@ -158,7 +158,8 @@ def test_dunder_names_and_attributes_are_refused():
     assert refused("x = __builtins__").startswith(
         "cfg.py:1: the dunder name '__builtins__' is not allowed")
     assert refused("__all__ = []").startswith("cfg.py:1: the dunder name '__all__' is not allowed")
-    assert refused("x = __import__('os')").startswith("cfg.py:1: calling '__import__' is not allowed")
+    assert refused("x = __import__('os')").startswith(
+        "cfg.py:1: calling '__import__' is not allowed")
 
 
 def test_calls_outside_the_whitelist_are_refused():

@@ -55,7 +55,8 @@ def test_base_list_several_levels_deep_with_relative_paths(tmp_path):
         model = dict(b=dict(c=3))
         """)
     write(tmp_path, "method/level2.py", "_base_ = './level1.py'\ndata = dict(samples_per_gpu=4)\n")
-    leaf = write(tmp_path, "method/sub/level3.py", "_base_ = ('../level2.py',)\nmodel = dict(a=0)\n")
+    leaf = write(tmp_path, "method/sub/level3.py",
+                 "_base_ = ('../level2.py',)\nmodel = dict(a=0)\n")
     cfg = Config.fromfile(leaf)
     assert cfg.to_dict() == {"model": {"a": 0, "b": {"c": 3}}, "data": {"samples_per_gpu": 4},
                              "log_level": "INFO"}
@@ -88,7 +89,8 @@ def test_delete_replaces_a_dict_instead_of_merging(tmp_path):
     child = write(tmp_path, "child.py", """
         _base_ = './base.py'
         optimizer = dict(_delete_=True, type='AdamW', lr=0.001)
-        model = dict(head=dict(loss=dict(_delete_=True, type='Dice')), neck=dict(_delete_=True, k=1))
+        model = dict(head=dict(loss=dict(_delete_=True, type='Dice')),
+                     neck=dict(_delete_=True, k=1))
         """)
     cfg = Config.fromfile(child)
     assert cfg.optimizer.to_dict() == {"type": "AdamW", "lr": 0.001}
@@ -166,7 +168,8 @@ def test_base_references_resolve_to_values_also_inside_strings(tmp_path):
 
 def test_base_reference_to_missing_key_names_closest(tmp_path):
     base = write(tmp_path, "base.py", "model = dict(backbone=dict(depth=50))\n")
-    child = write(tmp_path, "child.py", "_base_ = './base.py'\nx = {{_base_.model.backbon.depth}}\n")
+    child = write(tmp_path, "child.py",
+                  "_base_ = './base.py'\nx = {{_base_.model.backbon.depth}}\n")
     with pytest.raises(ConfigError) as info:
         Config.fromfile(child)
     assert str(info.value) == (
@@ -176,7 +179,8 @@ def test_base_reference_to_missing_key_names_closest(tmp_path):
     with pytest.raises(ConfigError, match=r"refers to 'nokey', but the base config has no 'nokey'"):
         Config.fromfile(child2)
     lonely = write(tmp_path, "lonely.py", "x = {{_base_.model}}\n")
-    with pytest.raises(ConfigError, match=r"\{\{_base_\.model\}\} is used but the file has no _base_"):
+    with pytest.raises(ConfigError,
+                       match=r"\{\{_base_\.model\}\} is used but the file has no _base_"):
         Config.fromfile(lonely)
 
 
@@ -276,7 +280,8 @@ def test_deprecation_key_warns_and_is_removed(tmp_path):
 
 
 def test_custom_imports_are_never_imported(tmp_path):
-    path = write(tmp_path, "c.py", "custom_imports = dict(imports=['os'], allow_failed_imports=False)\n")
+    path = write(tmp_path, "c.py",
+                 "custom_imports = dict(imports=['os'], allow_failed_imports=False)\n")
     with pytest.warns(UserWarning, match=r"is not imported"):
         cfg = Config.fromfile(path)
     assert cfg.custom_imports.imports == ["os"]
@@ -344,7 +349,8 @@ def test_typical_0x_configs_by_others_load_unchanged(tmp_path):
         runner = dict(type='IterBasedRunner', max_iters=160000)
         """)
     write(tmp_path, "_base_/datasets/ade20k.py", """
-        img_norm_cfg = dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True)
+        img_norm_cfg = dict(
+            mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True)
         crop_size = (512, 512)
         train_pipeline = [dict(type='LoadImageFromFile'), dict(type='Normalize', **img_norm_cfg)]
         data = dict(samples_per_gpu=4, workers_per_gpu=4,

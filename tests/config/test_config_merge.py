@@ -61,3 +61,8 @@ def test_new_dicts_become_config_dicts_and_strip_delete_is_recursive():
     assert isinstance(merged["n"], ConfigDict) and merged["n"].a.b == 1
     value = {"_delete_": True, "x": [{"_delete_": False, "y": 1}], "z": ({"_delete_": 1},)}
     assert strip_delete_keys(value) == {"x": [{"y": 1}], "z": ({},)}
+
+
+def test_child_list_over_base_dict_replaces_it():
+    assert merge_a_into_b({"k": [1, 2]}, {"k": {"a": 1}}) == {"k": [1, 2]}
+    assert merge_a_into_b({"k": "s"}, {"k": {"a": 1}}) == {"k": "s"}

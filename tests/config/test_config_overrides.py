@@ -114,3 +114,23 @@ def test_list_keys_can_be_disabled():
     with pytest.raises(ConfigError, match=r"'data\.train\.pipeline' is a list and list indices "
                                           r"are not allowed here"):
         cfg.merge_from_dict({"data.train.pipeline.1.img_scale": 1}, allow_list_keys=False)
+
+
+def test_new_key_unknown_to_the_built_class_fails_at_build_time():
+    from seglab.registry import Registry, build_from_cfg
+    from seglab.errors import RegistryError
+
+    registry = Registry("backbone")
+
+    @registry.register_module()
+    class TinyNet:
+        def __init__(self, depth: int = 18, with_cp: bool = False):
+            self.depth, self.with_cp = depth, with_cp
+
+    cfg = Config(dict(model=dict(backbone=dict(type="TinyNet", depth=18))))
+    cfg.merge_from_dict({"model.backbone.with_cp": True})
+    assert build_from_cfg(cfg.model.backbone, registry).with_cp is True
+    cfg.merge_from_dict({"model.backbone.with_cpp": True})  # a new leaf key is accepted here...
+    with pytest.raises(RegistryError, match=r"unexpected key\(s\) 'with_cpp' \(did you mean "
+                                            r"'with_cp'\?\)\. Accepted keys: depth, with_cp"):
+        build_from_cfg(cfg.model.backbone, registry)  # ...and refused, named, when building
