@@ -6,15 +6,17 @@ Importing this package registers every transform in ``seglab.registry.TRANSFORMS
 from .base import BaseTransform
 from .compose import Compose
 from .crop import RandomCrop
+from .cutout import RandomCutOut
 from .deferred import apply_deferred_normalize, normalize_tensor
 from .flip import RandomFlip
 from .formatting import (Collect, DefaultFormatBundle, ImageToTensor, ToTensor, Transpose,
                          to_tensor)
+from .intensity import CLAHE, AdjustGamma, Rerange, RGB2Gray
 from .loading import LoadAnnotations, LoadImageFromFile
 from .normalize import Normalize
 from .pad import Pad
 from .photometric import PhotoMetricDistortion
-from .resize import Resize, ResizeToMultiple
+from .resize import Resize, ResizeToMultiple, SegRescale
 from .rotate import RandomRotate
 from .test_time_aug import MultiScaleFlipAug
 
@@ -23,5 +25,6 @@ __all__ = [
     "LoadImageFromFile", "LoadAnnotations", "Resize", "ResizeToMultiple", "RandomCrop",
     "RandomFlip", "PhotoMetricDistortion", "Normalize", "Pad", "RandomRotate",
     "DefaultFormatBundle", "ImageToTensor", "ToTensor", "Transpose", "Collect",
-    "MultiScaleFlipAug",
+    "MultiScaleFlipAug", "SegRescale", "RandomCutOut", "Rerange", "CLAHE", "RGB2Gray",
+    "AdjustGamma",
 ]

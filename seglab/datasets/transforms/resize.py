@@ -181,3 +181,24 @@ class ResizeToMultiple(BaseTransform):
             results[key] = imresize_to_multiple(results[key], self.size_divisor, scale_factor=1,
                                                 interpolation="nearest")
         return results
+
+
+@TRANSFORMS.register_module()
+class SegRescale(BaseTransform):
+    """Rescale the label maps only (nearest), e.g. to a head's output stride.
+
+    Args:
+        scale_factor: the factor; 1 leaves them unchanged.
+    """
+
+    supports_deferred_norm = True  # the image is not touched
+
+    def __init__(self, scale_factor: float = 1):
+        self.scale_factor = scale_factor
+
+    def transform(self, results: Dict) -> Dict:
+        if self.scale_factor != 1:
+            for key in results.get("seg_fields", []):
+                results[key] = imrescale(results[key], self.scale_factor,
+                                         interpolation="nearest")[0]
+        return results

@@ -25,6 +25,9 @@ ORDERS = {
     "pad_before": [dict(type="Pad", size_divisor=8, pad_val=0), NORM,
                    dict(type="RandomCrop", crop_size=(9, 9))],
     "resize_to_multiple_after": [NORM, dict(type="ResizeToMultiple", size_divisor=4)],
+    "cutout_after_pad": [NORM, dict(type="Pad", size=(12, 14), pad_val=2.0),
+                         dict(type="RandomCutOut", prob=1.0, n_holes=2, cutout_shape=(3, 3),
+                              fill_in=(7.0, 8.0, 9.0))],
 }
 
 
