@@ -126,3 +126,22 @@ def test_prepare_batch_eager_and_test_time_batches():
     out = prepare_batch(tta, "cpu", non_blocking=False)
     assert isinstance(out["img"], list) and out["img"][0].dtype == torch.float32
     assert torch.all(out["img"][0] == 9)  # not deferred: only cast to float32
+
+
+def test_prepare_batch_mixed_configs_normalise_each_sample_with_its_own():
+    rng = np.random.default_rng(3)
+    raw = [rng.integers(0, 256, (3, 4, 5)).astype(np.uint8) for _ in range(3)]
+    cfgs = [dict(mean=np.float32([1, 2, 3]), std=np.float32([4, 5, 6]), to_rgb=True,
+                 deferred=True),
+            dict(mean=np.float32([10, 20, 30]), std=np.float32([2, 2, 2]), to_rgb=False,
+                 deferred=True),
+            dict(mean=np.zeros(3, np.float32), std=np.ones(3, np.float32), to_rgb=False)]
+    samples = [dict(img=torch.from_numpy(r) if i < 2 else torch.from_numpy(r).float(),
+                    img_metas=dict(img_norm_cfg=c)) for i, (r, c) in enumerate(zip(raw, cfgs))]
+    out = prepare_batch(collate(samples), "cpu")["img"]
+    assert out.dtype == torch.float32
+    first = (torch.from_numpy(raw[0]).float().flip(0) - torch.tensor([1.0, 2, 3]).view(3, 1, 1)
+             ) / torch.tensor([4.0, 5, 6]).view(3, 1, 1)
+    second = (torch.from_numpy(raw[1]).float() - torch.tensor([10.0, 20, 30]).view(3, 1, 1)) / 2
+    assert torch.equal(out[0], first) and torch.equal(out[1], second)
+    assert torch.equal(out[2], torch.from_numpy(raw[2]).float())

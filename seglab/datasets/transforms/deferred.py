@@ -30,7 +30,8 @@ augmentations through shallow copies); each step stores a new dict.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping, Optional
+import functools
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 import torch
@@ -104,14 +105,22 @@ def apply_deferred_normalize(results: Dict) -> Dict:
     return results
 
 
-def _as_channel_tensor(values, channels: int, device) -> torch.Tensor:
-    t = torch.as_tensor(np.asarray(values, dtype=np.float32).reshape(-1), device=device)
-    if t.numel() == 1:
-        t = t.expand(channels)
-    if t.numel() != channels:
-        raise ValueError(f"img_norm_cfg has {t.numel()} values for an image with {channels} "
+def _channel_values(values, channels: int) -> Tuple[float, ...]:
+    """``values`` (one number or one per channel) as a tuple of ``channels`` float32 numbers."""
+    flat = np.asarray(values, dtype=np.float32).reshape(-1)
+    if flat.size == 1:
+        flat = np.repeat(flat, channels)
+    if flat.size != channels:
+        raise ValueError(f"img_norm_cfg has {flat.size} values for an image with {channels} "
                          f"channels; give one mean/std (and pad value) per channel.")
-    return t.view(channels, 1, 1)
+    return tuple(float(v) for v in flat)
+
+
+@functools.lru_cache(maxsize=64)
+def _device_tensor(values: Tuple[float, ...], device: torch.device) -> torch.Tensor:
+    # Cached: a host->device copy of pageable memory synchronises the stream, which would stall
+    # the overlap of data loading and compute on every batch.
+    return torch.tensor(values, dtype=torch.float32, device=device).view(-1, 1, 1)
 
 
 def normalize_tensor(img: torch.Tensor, norm_cfgs) -> torch.Tensor:
@@ -136,27 +145,37 @@ def normalize_tensor(img: torch.Tensor, norm_cfgs) -> torch.Tensor:
         return out
     if out.data_ptr() == img.data_ptr():
         out = out.clone()  # never write into the caller's tensor
-    channels = out.shape[1]
+    batch, channels = out.shape[:2]
+    # Samples of one pipeline share mean/std/to_rgb: normalise each such group in one go.
+    groups: Dict[tuple, List[int]] = {}
+    for i, cfg in enumerate(norm_cfgs):
+        if is_deferred(cfg):
+            key = (_channel_values(cfg["mean"], channels), _channel_values(cfg["std"], channels),
+                   bool(cfg["to_rgb"]))
+            groups.setdefault(key, []).append(i)
+    for (mean, std, to_rgb), index in groups.items():
+        if to_rgb and channels != 3:
+            raise ValueError(f"Normalize(to_rgb=True) needs 3-channel BGR images, got {channels} "
+                             f"channels; set to_rgb=False.")
+        whole = len(index) == batch
+        x = out if whole else out[index]
+        if to_rgb:
+            x = x.flip(1)
+        x = (x - _device_tensor(mean, out.device)) / _device_tensor(std, out.device)
+        if whole:
+            out = x
+        else:
+            out[index] = x
     for i, cfg in enumerate(norm_cfgs):
         if not is_deferred(cfg):
             continue
-        x = out[i]
-        if cfg["to_rgb"]:
-            if channels != 3:
-                raise ValueError(f"Normalize(to_rgb=True) needs 3-channel BGR images, got "
-                                 f"{channels} channels; set to_rgb=False.")
-            x = x.flip(0)
-        mean = _as_channel_tensor(cfg["mean"], channels, out.device)
-        std = _as_channel_tensor(cfg["std"], channels, out.device)
-        x = (x - mean) / std
         if cfg.get(CONTENT_HW) is not None:
             h, w = cfg[CONTENT_HW]
-            value = _as_channel_tensor(cfg[PAD_VAL], channels, out.device)
-            x[:, h:, :] = value
-            x[:, :, w:] = value
+            value = _device_tensor(_channel_values(cfg[PAD_VAL], channels), out.device)
+            out[i, :, h:, :] = value
+            out[i, :, :, w:] = value
         if cfg.get(SAMPLE_HW) is not None:
             h, w = cfg[SAMPLE_HW]
-            x[:, h:, :] = 0
-            x[:, :, w:] = 0
-        out[i] = x
+            out[i, :, h:, :] = 0
+            out[i, :, :, w:] = 0
     return out
