@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
+import numpy as np
 import torch
 
 from .transforms.deferred import SAMPLE_HW, eager_norm_cfg, is_deferred, normalize_tensor
@@ -69,6 +70,9 @@ def _collate_group(samples: Sequence[Mapping]) -> Dict[str, Any]:
         values = [s[key] for s in samples]
         if key == "img_metas":
             continue
+        if key in ("img", "gt_semantic_seg") and any(isinstance(v, np.ndarray) for v in values):
+            raise ValueError(f"collate: '{key}' is still a numpy array; end the pipeline with "
+                             f"DefaultFormatBundle (or ImageToTensor) before Collect.")
         if all(isinstance(v, torch.Tensor) for v in values) and values[0].dim() >= 2:
             batch[key] = pad_stack(values, SEG_PAD_VALUE if key.startswith("gt_") else
                                    IMG_PAD_VALUE)

@@ -59,6 +59,8 @@ def test_collate_errors():
         collate([_sample(2, 2), {"img": torch.zeros(3, 2, 2)}])
     with pytest.raises(ValueError, match="augmentations"):
         collate([dict(img=[torch.zeros(3, 2, 2)]), dict(img=[torch.zeros(3, 2, 2)] * 2)])
+    with pytest.raises(ValueError, match="DefaultFormatBundle"):
+        collate([dict(img=np.zeros((2, 2, 3)), img_metas={})])
     with pytest.raises(ValueError, match="only the last two"):
         pad_stack([torch.zeros(3, 2, 2), torch.zeros(1, 2, 2)], 0)
 
