@@ -77,3 +77,19 @@ def test_normalize_tensor_checks_its_inputs():
         normalize_tensor(torch.zeros(3, 2, 2), [None])
     with pytest.raises(ValueError, match="batch of 1"):
         normalize_tensor(torch.zeros(1, 3, 2, 2), [None, None])
+
+
+@pytest.mark.parametrize("mean,std", [
+    ([123.675, 116.28, 103.53], [58.395, 57.12, 57.375]),
+    ([127.5, 127.5, 127.5], [127.5, 127.5, 127.5]),
+    ([73.53223948, 80.01710095, 74.59297778], [49.44672066, 48.5491595, 49.43489216]),
+])
+def test_device_normalisation_is_bit_identical_to_mmcv_on_all_uint8_values(mean, std):
+    import torch
+    from seglab.datasets.transforms.image_ops import imnormalize
+    values = np.arange(256, dtype=np.uint8).reshape(16, 16, 1).repeat(3, axis=2)
+    eager = imnormalize(values, np.float32(mean), np.float32(std), to_rgb=True)
+    cfg = dict(mean=np.float32(mean), std=np.float32(std), to_rgb=True, deferred=True)
+    chw = torch.from_numpy(np.ascontiguousarray(values.transpose(2, 0, 1)))[None]
+    deferred = normalize_tensor(chw, [cfg])[0].permute(1, 2, 0).numpy()
+    np.testing.assert_array_equal(deferred, eager)
