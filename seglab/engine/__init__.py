@@ -18,7 +18,7 @@ from .logging import get_root_logger
 from .lr_schedule import CosineAnnealing, Exp, Fixed, Inv, LrSchedule, Poly, Step
 from .model_zoo import resolve_checkpoint_path
 from .optim_step import OptimStep, parse_optimizer_config
-from .optimizer import DefaultOptimizerConstructor, build_optimizer
+from .optimizer import DefaultOptimizerConstructor, build_optimizer, load_optimizer_state
 from .runner import IterBasedRunner, NonFiniteLossError
 from .seed import get_rng_state, set_random_seed, set_rng_state
 
@@ -30,6 +30,6 @@ __all__ = [
     "TextLoggerHook", "build_lr_hook", "find_latest_checkpoint", "update_latest", "LogBuffer",
     "get_root_logger", "LrSchedule", "Fixed", "Step", "Exp", "Poly", "Inv", "CosineAnnealing",
     "resolve_checkpoint_path", "OptimStep", "parse_optimizer_config", "DefaultOptimizerConstructor",
-    "build_optimizer", "IterBasedRunner", "NonFiniteLossError", "get_rng_state", "set_random_seed",
+    "build_optimizer", "load_optimizer_state", "IterBasedRunner", "NonFiniteLossError", "get_rng_state", "set_random_seed",
     "set_rng_state",
 ]

@@ -3,12 +3,25 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from typing import Optional
 
 from ..utils import get_dist_info
 
 LOGGER_NAME = "seglab"
 _FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
+
+
+class _ConsoleHandler(logging.StreamHandler):
+    """Writes to the *current* ``sys.stderr`` (which tools and test runners may replace)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:  # StreamHandler.__init__ assigns it; always follow sys.stderr
+        pass
 
 
 def get_root_logger(log_file: Optional[str] = None, log_level: int = logging.INFO) -> logging.Logger:
@@ -31,9 +44,8 @@ def get_root_logger(log_file: Optional[str] = None, log_level: int = logging.INF
     logger.propagate = False
     rank, _ = get_dist_info()
     formatter = logging.Formatter(_FORMAT)
-    if not any(getattr(h, "_seglab_console", False) for h in logger.handlers):
-        console = logging.StreamHandler()
-        console._seglab_console = True
+    if not any(isinstance(h, _ConsoleHandler) for h in logger.handlers):
+        console = _ConsoleHandler()
         console.setFormatter(formatter)
         logger.addHandler(console)
     if log_file is not None and rank == 0:

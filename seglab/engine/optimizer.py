@@ -153,3 +153,44 @@ def build_optimizer(model: nn.Module, cfg: Mapping[str, Any]) -> torch.optim.Opt
         raise ConfigError(f"optimizer.constructor = '{constructor}' is not supported; available: "
                           f"{', '.join(OPTIMIZER_CONSTRUCTORS)}.")
     return OPTIMIZER_CONSTRUCTORS[constructor](cfg, paramwise_cfg)(model)
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, model: nn.Module,
+                         state: Mapping[str, Any]) -> None:
+    """``optimizer.load_state_dict(state)``, also for mmcv's one-group-per-parameter layout.
+
+    mmcv's ``DefaultOptimizerConstructor`` with ``paramwise_cfg`` saves one parameter group per
+    parameter, in module order; seglab merges equal groups. When the layouts differ, the per-
+    parameter states are matched through the module order (``model.parameters()``), and each
+    group keeps its saved ``initial_lr``.
+
+    Raises:
+        ValueError: the saved state does not fit this optimizer and model.
+    """
+    try:
+        optimizer.load_state_dict(state)
+        return
+    except ValueError:
+        saved_groups = state["param_groups"]
+        params = list((model.module if hasattr(model, "module") else model).parameters())
+        ours = [p for group in optimizer.param_groups for p in group["params"]]
+        singletons = all(len(g["params"]) == 1 for g in saved_groups)
+        if (not singletons and len(saved_groups) != 1) or len(ours) != len(params) or \
+                sum(len(g["params"]) for g in saved_groups) != len(params):
+            raise
+    position = {id(p): i for i, p in enumerate(params)}
+    saved_state = state["state"]
+    current = optimizer.state_dict()
+    new_state, flat = {}, 0
+    for group, saved_group in zip(optimizer.param_groups, current["param_groups"]):
+        first = position[id(group["params"][0])]
+        source = saved_groups[first] if singletons else saved_groups[0]
+        if "initial_lr" in source:
+            saved_group["initial_lr"] = source["initial_lr"]
+        for p in group["params"]:
+            i = position[id(p)]
+            key = saved_groups[i]["params"][0] if singletons else saved_groups[0]["params"][i]
+            if key in saved_state:
+                new_state[flat] = saved_state[key]
+            flat += 1
+    optimizer.load_state_dict({"state": new_state, "param_groups": current["param_groups"]})

@@ -28,6 +28,7 @@ from .hooks.lr import build_lr_hook
 from .latest import update_latest
 from .log_buffer import LogBuffer
 from .optim_step import OptimStep, parse_optimizer_config
+from .optimizer import load_optimizer_state
 from .seed import get_rng_state, set_rng_state
 
 BatchProcessor = Callable[[Any, torch.device], Any]
@@ -321,12 +322,13 @@ class IterBasedRunner:
         self.meta.setdefault("hook_msgs", {}).update(meta.get("hook_msgs", {}))
         if resume_optimizer and "optimizer" in ckpt:
             try:
-                self.optimizer.load_state_dict(ckpt["optimizer"])
+                load_optimizer_state(self.optimizer, self.model, ckpt["optimizer"])
             except (ValueError, KeyError) as err:
                 raise CheckpointError(f"The optimizer state in '{checkpoint}' does not fit this "
                                       f"optimizer (was optimizer.paramwise_cfg or the model changed?): "
                                       f"{err}") from err
-        self.optim_step.load_state_dict(ckpt.get("amp"))
+        # seglab keeps the scaler in 'amp'; mmcv's Fp16OptimizerHook in meta['fp16'].
+        self.optim_step.load_state_dict(ckpt.get("amp") or meta.get("fp16"))
         self._pending_rng = ckpt.get("rng_state")
         self.last_checkpoint = os.fspath(checkpoint)
         self.logger.info(f"resumed from {checkpoint}: iter {self.iter}")

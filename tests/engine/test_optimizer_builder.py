@@ -86,3 +86,32 @@ def test_config_errors_are_named():
     with pytest.raises(ConfigError, match="constructor"):
         build_optimizer(model, dict(type="SGD", lr=0.1,
                                     constructor="LearningRateDecayOptimizerConstructor"))
+
+
+def test_resume_state_from_mmcv_one_group_per_parameter_layout():
+    from seglab.engine.optimizer import load_optimizer_state
+
+    torch.manual_seed(0)
+    model = Net()
+    lrs = {name: (0.1 if "decode_head" in name else 0.01) for name, _ in model.named_parameters()}
+    mmcv_opt = torch.optim.SGD([dict(params=[p], lr=lrs[n], initial_lr=lrs[n])
+                                for n, p in model.named_parameters()], lr=0.01, momentum=0.9)
+    for p in model.parameters():
+        p.grad = torch.randn_like(p)
+    mmcv_opt.step()
+    saved = mmcv_opt.state_dict()
+
+    ours = build_optimizer(model, dict(type="SGD", lr=0.01, momentum=0.9, weight_decay=0.0, paramwise_cfg=dict(
+        custom_keys={"decode_head": dict(lr_mult=10.0)})))
+    assert len(ours.param_groups) < len(saved["param_groups"])
+    load_optimizer_state(ours, model, saved)
+    for p in model.parameters():
+        if p.requires_grad:
+            assert torch.equal(ours.state[p]["momentum_buffer"], mmcv_opt.state[p]["momentum_buffer"])
+    initial = {id(p): g["initial_lr"] for g in ours.param_groups for p in g["params"]}
+    assert all(initial[id(p)] == lrs[n] for n, p in model.named_parameters())
+
+    other = Net()  # a different model cannot take this state
+    wrong = build_optimizer(other.decode_head, dict(type="SGD", lr=0.01, momentum=0.9))
+    with pytest.raises(ValueError):
+        load_optimizer_state(wrong, other.decode_head, saved)

@@ -131,3 +131,31 @@ def test_non_finite_loss_before_any_checkpoint(tmp_path, toys, test_logger):
     with pytest.raises(NonFiniteLossError, match="iteration 3 .*none saved yet"):
         runner.run([toys["make_loader"]()])
     assert not any(f.endswith(".pth") for f in os.listdir(tmp_path))
+
+
+def test_resume_with_the_datasets_infinite_sampler_and_prepare_batch(tmp_path, toys, test_logger):
+    """Integration with seglab.datasets (InfiniteSampler.skip, the default prepare_batch)."""
+    datasets = pytest.importorskip("seglab.datasets")
+
+    def loader():
+        dataset = toys["ToyDataset"]()
+        return torch.utils.data.DataLoader(dataset, batch_size=2, collate_fn=toys["collate"],
+                                           sampler=datasets.InfiniteSampler(dataset, seed=3))
+
+    def runner(work_dir, seed):
+        torch.manual_seed(seed)
+        model = toys["TinySegmentor"]()
+        r = IterBasedRunner(model, torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9),
+                            work_dir=str(work_dir), logger=test_logger, max_iters=6)
+        r.register_training_hooks(LR_CONFIG, dict(), dict(by_epoch=False, interval=3))
+        return r
+
+    set_random_seed(0)
+    full = runner(tmp_path / "full", 0)
+    full.run([loader()])
+    set_random_seed(5)
+    resumed = runner(tmp_path / "resumed", 1)
+    resumed.resume(str(tmp_path / "full" / "iter_3.pth"))
+    resumed.run([loader()])
+    for (k, a), b in zip(full.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b), k
