@@ -1,0 +1,231 @@
+"""Train a segmentor from an MMSegmentation 0.x config, as MMSegmentation's ``tools/train.py`` does.
+
+Usage:
+    python tools/train.py CONFIG [--work-dir DIR] [--resume-from CKPT | --load-from CKPT]
+        [--auto-resume] [--no-validate] [--options k=v ...] [--seed N] [--diff_seed]
+        [--deterministic] [--device cpu|cuda] [--amp] [--launcher none|pytorch|slurm]
+
+The work dir (default ``work_dirs/<config name>``) receives the resolved config, ``<timestamp>.log``,
+``<timestamp>.log.json``, ``iter_N.pth``, ``latest.pth`` and ``best_<metric>_iter_N.pth``.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import logging
+import os
+import os.path as osp
+import sys
+import time
+import warnings
+from typing import List, Optional
+
+# Run from a source checkout without installing seglab.
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+from seglab.config import Config, add_cfg_options_args  # noqa: E402
+from seglab.errors import SeglabError  # noqa: E402
+
+_WORKER_TRACEBACK = "Original Traceback (most recent call last):"
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Train a segmentor")
+    parser.add_argument("config", help="train config file path")
+    parser.add_argument("--work-dir", help="the dir to save logs and models")
+    parser.add_argument("--load-from", help="the checkpoint file to load weights from")
+    parser.add_argument("--resume-from", help="the checkpoint file to resume from")
+    parser.add_argument("--no-validate", action="store_true",
+                        help="do not evaluate the checkpoints during training")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--gpus", type=int, help="(deprecated, kept for compatibility) number of GPUs; "
+                       "only 1 is supported without a launcher")
+    group.add_argument("--gpu-ids", type=int, nargs="+",
+                       help="(deprecated, kept for compatibility) ids of GPUs; only one is used")
+    group.add_argument("--gpu-id", type=int, default=0, help="id of the GPU to use (non-distributed)")
+    parser.add_argument("--seed", type=int, default=None, help="random seed")
+    parser.add_argument("--diff_seed", "--diff-seed", dest="diff_seed", action="store_true",
+                        help="whether or not to set different seeds for different ranks")
+    parser.add_argument("--deterministic", action="store_true",
+                        help="whether to set deterministic options for the CUDNN backend")
+    add_cfg_options_args(parser)
+    parser.add_argument("--launcher", choices=["none", "pytorch", "slurm", "mpi"], default="none",
+                        help="job launcher")
+    parser.add_argument("--local_rank", "--local-rank", type=int, default=0,
+                        help="set by torch.distributed.launch (torchrun uses LOCAL_RANK)")
+    parser.add_argument("--auto-resume", action="store_true",
+                        help="resume from the latest checkpoint in the work dir automatically")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default=None,
+                        help="device to train on (default: cuda when available, else cpu)")
+    parser.add_argument("--amp", action="store_true",
+                        help="mixed precision (float16 autocast with a loss scaler, CUDA only)")
+    args = parser.parse_args(argv)
+    if "LOCAL_RANK" not in os.environ:
+        os.environ["LOCAL_RANK"] = str(args.local_rank)
+    return args
+
+
+def apply_args(cfg: Config, args: argparse.Namespace) -> None:
+    """Command-line flags override the config, with MMSeg's priorities."""
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get("work_dir") is None:
+        cfg.work_dir = osp.join("./work_dirs", osp.splitext(osp.basename(args.config))[0])
+    if args.load_from is not None:
+        cfg.load_from = args.load_from
+    if args.resume_from is not None:
+        cfg.resume_from = args.resume_from
+    if args.gpus is not None:
+        warnings.warn("--gpus is deprecated: non-distributed training uses one GPU; use --gpu-id.")
+        cfg.gpu_ids = list(range(1))
+    elif args.gpu_ids is not None:
+        warnings.warn("--gpu-ids is deprecated: non-distributed training uses one GPU; the first "
+                      "id is used.")
+        cfg.gpu_ids = args.gpu_ids[:1]
+    else:
+        cfg.gpu_ids = [args.gpu_id]
+    cfg.auto_resume = bool(args.auto_resume or cfg.get("auto_resume", False))
+    if args.amp:
+        cfg.amp = "fp16"
+    if args.device is not None:
+        cfg.device = args.device
+    if cfg.get("device") == "cuda" and args.launcher == "none":
+        cfg.device = f"cuda:{cfg.gpu_ids[0]}"
+
+
+def init_launcher(launcher: str, cfg: Config) -> bool:
+    """Join the process group of a distributed launch; returns whether the run is distributed."""
+    if launcher == "none":
+        return False
+    from seglab import engine
+
+    init_dist = getattr(engine, "init_dist", None)
+    if init_dist is None:
+        raise SeglabError(f"--launcher {launcher} is not yet supported by this seglab version; "
+                          f"train on one device with --launcher none.")
+    init_dist(launcher, **dict(cfg.get("dist_params") or {}))
+    from seglab.utils import get_dist_info
+
+    cfg.gpu_ids = list(range(get_dist_info()[1]))
+    return True
+
+
+def resume_seed(cfg: Config) -> Optional[int]:
+    """The seed saved in the checkpoint that this run resumes from (None when not resuming).
+
+    Resuming with the original seed makes the data sampler continue the original stream, which
+    exact resume needs; MMSeg silently draws a new one.
+    """
+    from seglab.engine import find_latest_checkpoint, load_checkpoint_file
+
+    path = cfg.get("resume_from")
+    if not path and cfg.get("auto_resume"):
+        path = find_latest_checkpoint(cfg.work_dir)
+    if not path:
+        return None
+    meta = (load_checkpoint_file(path) or {}).get("meta") or {}
+    return meta.get("seed")
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    try:
+        cfg = Config.fromfile(args.config)
+        apply_args(cfg, args)
+        return train(cfg, args)
+    except SeglabError as err:
+        # A user mistake (config, data, checkpoint) or a diverged run: the message says what to do.
+        print(f"error: {one_line(err)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("error: interrupted; resume with --resume-from <work_dir>/latest.pth", file=sys.stderr)
+        return 130
+    finally:
+        # Flush and release <timestamp>.log (matters when main() runs in-process, e.g. in tests).
+        from seglab.engine.logging import close_file_handlers
+
+        close_file_handlers(logging.getLogger("seglab"))
+
+
+def one_line(err: BaseException) -> str:
+    """The user-facing message of ``err``, without a DataLoader worker's re-raised traceback."""
+    text = str(err)
+    if _WORKER_TRACEBACK in text:
+        marker = f"{type(err).__name__}: "
+        position = text.rfind(marker)
+        if position >= 0:
+            text = text[position + len(marker):]
+    return text.strip()
+
+
+def train(cfg: Config, args: argparse.Namespace) -> int:
+    """Everything after argument parsing: work dir, logs, seed, model, data, training."""
+    import torch
+
+    from seglab.apis.train import init_random_seed, set_random_seed, train_segmentor
+    from seglab.datasets import build_dataset
+    from seglab.engine import collect_env, format_env, get_root_logger
+    from seglab.models import build_segmentor
+    from seglab.utils import get_dist_info
+    from seglab.version import __version__
+
+    if cfg.get("cudnn_benchmark", False) and not args.deterministic:
+        torch.backends.cudnn.benchmark = True
+    distributed = init_launcher(args.launcher, cfg)
+
+    os.makedirs(osp.abspath(cfg.work_dir), exist_ok=True)
+    cfg.dump(osp.join(cfg.work_dir, osp.basename(args.config)))
+    timestamp = time.strftime("%Y%m%d_%H%M%S", time.localtime())
+    log_file = osp.join(cfg.work_dir, f"{timestamp}.log")
+    logger = get_root_logger(log_file=log_file, log_level=cfg.get("log_level", "INFO"))
+
+    meta = dict()
+    env_info = format_env(collect_env())
+    dash_line = "-" * 60 + "\n"
+    logger.info("Environment info:\n" + dash_line + env_info + "\n" + dash_line)
+    meta["env_info"] = env_info
+    logger.info(f"Distributed training: {distributed}")
+    logger.info(f"Config:\n{cfg.pretty_text}")
+
+    seed = args.seed
+    saved_seed = resume_seed(cfg)
+    if saved_seed is not None:
+        if seed is not None and seed != saved_seed:
+            logger.warning(f"--seed {seed} differs from the seed {saved_seed} of the resumed run: the "
+                           f"data order will not continue the original run.")
+        elif seed is None:
+            seed = int(saved_seed)
+            logger.info(f"Using the seed {seed} of the resumed run.")
+    seed = init_random_seed(seed)
+    if args.diff_seed:
+        seed = seed + get_dist_info()[0]
+    logger.info(f"Set random seed to {seed}, deterministic: {args.deterministic}")
+    set_random_seed(seed, deterministic=args.deterministic)
+    cfg.seed = seed
+    meta["seed"] = seed
+    meta["exp_name"] = osp.basename(args.config)
+
+    model = build_segmentor(cfg.model, train_cfg=cfg.get("train_cfg"), test_cfg=cfg.get("test_cfg"))
+    model.init_weights()
+    logger.info(model)
+
+    datasets = [build_dataset(cfg.data.train)]
+    if len(cfg.get("workflow") or []) == 2:
+        val_dataset = copy.deepcopy(cfg.data.val)
+        val_dataset.pipeline = cfg.data.train.pipeline
+        datasets.append(build_dataset(val_dataset))
+    # Saved in the json log and every checkpoint, so tools/test.py and inference know the classes.
+    meta.update(seglab_version=__version__, config=cfg.pretty_text, CLASSES=list(datasets[0].CLASSES),
+                PALETTE=[list(c) for c in datasets[0].PALETTE] if datasets[0].PALETTE is not None
+                else None)
+    model.CLASSES, model.PALETTE = datasets[0].CLASSES, datasets[0].PALETTE
+    train_segmentor(model, datasets, cfg, distributed=distributed, validate=not args.no_validate,
+                    timestamp=timestamp, meta=meta)
+    logger.info(f"Training finished; checkpoints and logs are in {osp.abspath(cfg.work_dir)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
