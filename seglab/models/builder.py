@@ -7,7 +7,8 @@ from typing import Mapping, Optional
 from torch import nn
 
 from ..errors import ConfigError
-from ..registry import MODELS, PIXEL_SAMPLERS, build_from_cfg
+from ..registry import MODELS, build_from_cfg
+from .losses import build_pixel_sampler  # noqa: F401 (MMSeg exposes it here too)
 
 
 def build_backbone(cfg: Mapping) -> nn.Module:
@@ -28,11 +29,6 @@ def build_head(cfg: Mapping, key: str = "decode_head") -> nn.Module:
 def build_loss(cfg: Mapping, key: str = "loss_decode") -> nn.Module:
     """Build a loss module."""
     return build_from_cfg(cfg, MODELS, key=key)
-
-
-def build_pixel_sampler(cfg: Mapping, context: nn.Module) -> object:
-    """Build a pixel sampler (``OHEMPixelSampler``) for the head ``context``."""
-    return build_from_cfg(cfg, PIXEL_SAMPLERS, default_args={"context": context}, key="sampler")
 
 
 def build_segmentor(cfg: Mapping, train_cfg: Optional[Mapping] = None,

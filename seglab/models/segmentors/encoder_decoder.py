@@ -69,22 +69,27 @@ class EncoderDecoder(BaseSegmentor):
                 build_head(cfg, key=f"auxiliary_head[{i}]") for i, cfg in enumerate(auxiliary_head))
         self.train_cfg = train_cfg
         self.test_cfg = test_cfg
-        self._test_option("mode")  # validate test_cfg early
+        self._test_mode()  # validate test_cfg at build time
 
     # -- configuration --------------------------------------------------------------------------
-    def _test_option(self, key: str):
+    def _test_mode(self) -> str:
+        """``test_cfg.mode`` ('whole' when unset), validated with the slide keys it needs."""
         cfg = self.test_cfg if self.test_cfg is not None else {}
         mode = cfg.get("mode", "whole")
         if mode not in ("whole", "slide"):
             raise ConfigError(f"model.test_cfg.mode = {mode!r}; use 'whole' or 'slide'.")
-        if mode == "slide" and ("crop_size" not in cfg or "stride" not in cfg):
-            raise ConfigError("model.test_cfg.mode = 'slide' needs crop_size=(h, w) and "
-                              "stride=(h, w) in model.test_cfg.")
-        if key == "mode":
-            return mode
-        if key == "slide_batch_size":
-            return int(cfg.get("slide_batch_size", DEFAULT_SLIDE_BATCH_SIZE))
-        return cfg[key]
+        if mode == "slide":
+            self._slide_options()
+        return mode
+
+    def _slide_options(self) -> dict:
+        """crop_size, stride and batch_size of slide inference from ``test_cfg``."""
+        cfg = self.test_cfg if self.test_cfg is not None else {}
+        if "crop_size" not in cfg or "stride" not in cfg:
+            raise ConfigError("slide inference needs crop_size=(h, w) and stride=(h, w) in "
+                              "model.test_cfg.")
+        return dict(crop_size=cfg["crop_size"], stride=cfg["stride"],
+                    batch_size=int(cfg.get("slide_batch_size", DEFAULT_SLIDE_BATCH_SIZE)))
 
     def _aux_heads(self) -> Dict[str, nn.Module]:
         if not self.with_auxiliary_head:
@@ -136,29 +141,26 @@ class EncoderDecoder(BaseSegmentor):
 
     # -- inference ------------------------------------------------------------------------------
     def _logits_per_image(self, img: torch.Tensor, img_meta: Metas, rescale: bool) -> List[torch.Tensor]:
+        if self._test_mode() == "slide":
+            return self._slide(img, img_meta, rescale)
+        return self._whole(img, img_meta, rescale)
+
+    def _whole(self, img: torch.Tensor, img_meta: Metas, rescale: bool) -> List[torch.Tensor]:
         encode = lambda x: self.encode_decode(x, img_meta)  # noqa: E731
-        if self._test_option("mode") == "slide":
-            return slide_inference(encode, img, img_meta, rescale, self.align_corners,
-                                   self.out_channels, self._test_option("crop_size"),
-                                   self._test_option("stride"),
-                                   self._test_option("slide_batch_size"))
         return whole_inference(encode, img, img_meta, rescale, self.align_corners)
+
+    def _slide(self, img: torch.Tensor, img_meta: Metas, rescale: bool) -> List[torch.Tensor]:
+        encode = lambda x: self.encode_decode(x, img_meta)  # noqa: E731
+        return slide_inference(encode, img, img_meta, rescale, self.align_corners,
+                               self.out_channels, **self._slide_options())
 
     def whole_inference(self, img: torch.Tensor, img_meta: Metas, rescale: bool) -> PerImage:
         """Logits of the whole images, each cropped to its ``img_shape`` (and resized with rescale)."""
-        encode = lambda x: self.encode_decode(x, img_meta)  # noqa: E731
-        return _stack_if_same(whole_inference(encode, img, img_meta, rescale, self.align_corners))
+        return _stack_if_same(self._whole(img, img_meta, rescale))
 
     def slide_inference(self, img: torch.Tensor, img_meta: Metas, rescale: bool) -> PerImage:
         """Sliding-window logits (``test_cfg.crop_size``/``stride``), averaged where windows overlap."""
-        encode = lambda x: self.encode_decode(x, img_meta)  # noqa: E731
-        cfg = self.test_cfg if self.test_cfg is not None else {}
-        if "crop_size" not in cfg or "stride" not in cfg:
-            raise ConfigError("slide inference needs model.test_cfg.crop_size and .stride")
-        return _stack_if_same(slide_inference(
-            encode, img, img_meta, rescale, self.align_corners, self.out_channels,
-            cfg["crop_size"], cfg["stride"],
-            int(cfg.get("slide_batch_size", DEFAULT_SLIDE_BATCH_SIZE))))
+        return _stack_if_same(self._slide(img, img_meta, rescale))
 
     def _probs_per_image(self, img: torch.Tensor, img_meta: Metas, rescale: bool) -> List[torch.Tensor]:
         logits = self._logits_per_image(img, img_meta, rescale)
