@@ -4,11 +4,11 @@ Importing it registers the optimizers (``OPTIMIZERS``), lr policies (``LR_SCHEDU
 (``HOOKS``) and ``IterBasedRunner`` (``RUNNERS``).
 """
 from .builder import build_runner, runner_from_config
-from .checkpoint import (get_state_dict, load_checkpoint, load_checkpoint_file, load_state_dict,
-                         save_checkpoint, weights_to_cpu)
+from .checkpoint import (get_state_dict, load_checkpoint, load_checkpoint_file, load_checkpoint_with_prefix,
+                         load_state_dict, save_checkpoint, weights_to_cpu)
 from .convert import convert_checkpoint
 from .ddp import SegDistributedDataParallel
-from .dist import all_gather_object, all_reduce_dict
+from .dist import all_gather_object, all_reduce_dict, broadcast_object
 from .env import collect_env, format_env
 from .hooks import (CheckpointHook, EvalHook, Hook, LoggerHook, LrUpdaterHook, TensorboardLoggerHook,
                     TextLoggerHook, build_lr_hook)
@@ -23,9 +23,9 @@ from .runner import IterBasedRunner, NonFiniteLossError
 from .seed import get_rng_state, set_random_seed, set_rng_state
 
 __all__ = [
-    "build_runner", "runner_from_config", "get_state_dict", "load_checkpoint", "load_checkpoint_file",
+    "build_runner", "runner_from_config", "get_state_dict", "load_checkpoint", "load_checkpoint_file", "load_checkpoint_with_prefix",
     "load_state_dict", "save_checkpoint", "weights_to_cpu", "convert_checkpoint",
-    "SegDistributedDataParallel", "all_gather_object", "all_reduce_dict", "collect_env", "format_env",
+    "SegDistributedDataParallel", "all_gather_object", "all_reduce_dict", "broadcast_object", "collect_env", "format_env",
     "CheckpointHook", "EvalHook", "Hook", "LoggerHook", "LrUpdaterHook", "TensorboardLoggerHook",
     "TextLoggerHook", "build_lr_hook", "find_latest_checkpoint", "update_latest", "LogBuffer",
     "get_root_logger", "LrSchedule", "Fixed", "Step", "Exp", "Poly", "Inv", "CosineAnnealing",

@@ -256,6 +256,23 @@ def load_checkpoint(model: nn.Module, filename: PathLike, map_location: Any = "c
     return checkpoint
 
 
+def load_checkpoint_with_prefix(prefix: str, filename: PathLike, map_location: Any = "cpu") -> Dict[str, Any]:
+    """The weights under ``prefix`` (e.g. ``'backbone.'``) with the prefix removed.
+
+    For ``init_cfg=dict(type='Pretrained', checkpoint=..., prefix='backbone.')``: initialise a
+    backbone from a whole segmentor's checkpoint.
+    """
+    filename = os.fspath(filename)
+    prefix = prefix if prefix.endswith(".") else prefix + "."
+    state_dict = _extract_state_dict(load_checkpoint_file(filename, map_location), filename)
+    out = OrderedDict((k[len(prefix):], v) for k, v in state_dict.items() if k.startswith(prefix))
+    if not out:
+        heads = sorted({k.split(".", 1)[0] + "." for k in state_dict})
+        raise CheckpointError(f"Checkpoint '{filename}' has no keys starting with '{prefix}'; its "
+                              f"top-level prefixes are {heads}.")
+    return out
+
+
 def get_state_dict(module: nn.Module) -> "OrderedDict[str, torch.Tensor]":
     """``module.state_dict()`` of the model itself (DDP/DataParallel unwrapped)."""
     return _unwrap(module).state_dict()

@@ -1,8 +1,6 @@
 """save_checkpoint / load_checkpoint: formats, mismatch reports, unsafe pickles, atomic writes."""
 import errno
 import os
-import sys
-import types
 
 import numpy as np
 import pytest
@@ -170,3 +168,15 @@ def test_reads_a_real_mmseg_state_dict():
     assert sd["decode_head.conv_seg.weight"].shape == (5, 16, 1, 1)
     assert sd["backbone.stem.0.weight"].shape == (8, 3, 3, 3)
     assert sd["backbone.bn1.num_batches_tracked"].dtype == torch.int64 if "backbone.bn1.num_batches_tracked" in sd else True
+
+
+def test_load_with_prefix_takes_a_submodule(tmp_path, toys):
+    from seglab.engine import load_checkpoint_with_prefix
+
+    src = _fresh(toys, 0)
+    torch.save({"state_dict": {f"backbone.{k}": v for k, v in src.state_dict().items()},
+                "meta": {}}, tmp_path / "seg.pth")
+    sd = load_checkpoint_with_prefix("backbone", tmp_path / "seg.pth")
+    assert torch.equal(sd["conv.weight"], src.conv.weight)
+    with pytest.raises(CheckpointError, match=r"no keys starting with 'neck\.'.*'backbone\.'"):
+        load_checkpoint_with_prefix("neck.", tmp_path / "seg.pth")

@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.distributed as dist
 
-from seglab.engine import IterBasedRunner, SegDistributedDataParallel, all_reduce_dict
+from seglab.engine import EvalHook, IterBasedRunner, SegDistributedDataParallel, all_reduce_dict
 
 
 def test_all_reduce_dict_without_process_group_is_identity():
@@ -29,9 +29,11 @@ def test_ddp_training_with_collectives(tmp_path, toys, test_logger, process_grou
                              logger=test_logger, max_iters=2, batch_processor=toys["to_device"])
     runner.register_training_hooks(None, dict(), dict(by_epoch=False, interval=2, sync_buffer=True),
                                    dict(interval=1, hooks=[dict(type="TextLoggerHook")]))
+    runner.register_hook(EvalHook(lambda m: {"mIoU": 0.5}, interval=1, save_best="mIoU"))
     before = model.module.conv.weight.clone()
     runner.run([toys["make_loader"]()])
     assert not torch.equal(before, model.module.conv.weight)
     ckpt = torch.load(tmp_path / "iter_2.pth", weights_only=True)
     assert "conv.weight" in ckpt["state_dict"] and len(ckpt["rng_state"]) == 1
     assert "Iter [2/2]" in test_logger.captured.text()
+    assert (tmp_path / "best_mIoU_iter_1.pth").exists()

@@ -54,6 +54,9 @@ class CheckpointHook(Hook):
         self.create_symlink = create_symlink
 
     def before_run(self, runner: "IterBasedRunner") -> None:
+        if self.out_dir is None and runner.work_dir is None:
+            raise ConfigError("checkpoint_config is set but the runner has no work_dir; pass "
+                              "--work-dir or set work_dir in the config.")
         if self.out_dir is None:
             self.out_dir = runner.work_dir
         elif runner.work_dir is not None:

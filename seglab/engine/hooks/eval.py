@@ -18,6 +18,7 @@ import torch
 from ...errors import ConfigError
 from ...registry import HOOKS
 from ...utils import get_dist_info
+from ..dist import broadcast_object
 from ..seed import get_rng_state, set_rng_state
 from .hook import Hook
 
@@ -144,6 +145,9 @@ class EvalHook(Hook):
             number = _scalar(value)
             if number is not None:
                 metrics[str(name)] = number
+        # Rank 0's numbers decide for everyone: evaluate_fn may return results on rank 0 only,
+        # and saving the best checkpoint is a collective call.
+        metrics = broadcast_object(metrics)
         runner.log_val(metrics)
         if self.save_best is not None and metrics:
             self._save_best(runner, metrics)
