@@ -36,6 +36,26 @@ TINY_HEADS = {
 }
 
 
+# Parameter shapes of MMSeg's R50 decode heads (channels 512, inputs 2048 / c1 256 / UPer 256-2048).
+R50_HEAD_SHAPES = {
+    "pspnet": {"decode_head.psp_modules.3.1.conv.weight": (512, 2048, 1, 1),
+               "decode_head.bottleneck.conv.weight": (512, 2048 + 4 * 512, 3, 3)},
+    "deeplabv3": {"decode_head.image_pool.1.conv.weight": (512, 2048, 1, 1),
+                  "decode_head.aspp_modules.0.conv.weight": (512, 2048, 1, 1),
+                  "decode_head.aspp_modules.3.conv.weight": (512, 2048, 3, 3),
+                  "decode_head.bottleneck.conv.weight": (512, 5 * 512, 3, 3)},
+    "deeplabv3plus": {"decode_head.aspp_modules.1.depthwise_conv.conv.weight": (2048, 1, 3, 3),
+                      "decode_head.aspp_modules.1.pointwise_conv.conv.weight": (512, 2048, 1, 1),
+                      "decode_head.c1_bottleneck.conv.weight": (48, 256, 1, 1),
+                      "decode_head.sep_bottleneck.0.depthwise_conv.conv.weight": (560, 1, 3, 3),
+                      "decode_head.sep_bottleneck.1.pointwise_conv.bn.running_var": (512,)},
+    "upernet": {"decode_head.lateral_convs.0.conv.weight": (512, 256, 1, 1),
+                "decode_head.fpn_convs.2.conv.weight": (512, 512, 3, 3),
+                "decode_head.psp_modules.0.1.conv.weight": (512, 2048, 1, 1),
+                "decode_head.fpn_bottleneck.conv.weight": (512, 4 * 512, 3, 3)},
+}
+
+
 def _registered(package) -> list:
     prefix = package.__name__ + "."
     return sorted(name for name in MODELS
@@ -129,5 +149,8 @@ def test_every_config_builds(path):
     assert "backbone.stem.0.weight" in state and "backbone.layer4.0.conv1.weight" in state
     if path.stem == "fcn_r50-d8_512x512_20k_voc12aug":
         _check_fcn_r50_d8_voc_layout(model)
+    for key, shape in R50_HEAD_SHAPES.get(path.stem.split("_")[0], {}).items():
+        if "_r50" in path.stem:
+            assert tuple(state[key].shape) == shape, key
     if cfg.model.get("auxiliary_head"):
         assert "auxiliary_head.conv_seg.weight" in state

@@ -164,6 +164,19 @@ class BaseSegmentor(nn.Module):
             out[name] = value.item()
         return out
 
+    def show_result(self, img, result, palette=None, win_name: str = "", show: bool = False,
+                    wait_time: int = 0, out_file=None, opacity: float = 0.5) -> np.ndarray:
+        """Blend ``result`` (label map, or the list ``simple_test`` returns) into ``img``.
+
+        MMSeg 0.x signature; ``palette`` defaults to ``self.PALETTE``. See
+        :func:`seglab.visualization.show_result`.
+        """
+        from ...visualization import show_result  # lazy: visualization is optional for models
+
+        return show_result(img, result, palette if palette is not None else self.PALETTE,
+                           opacity=opacity, out_file=out_file, show=show, win_name=win_name,
+                           wait_time=wait_time)
+
     def train_step(self, data_batch: Mapping, optimizer=None, **kwargs) -> dict:
         """One forward with losses; the optimizer step is the runner's.
 

@@ -152,3 +152,40 @@ def test_build_segmentor_with_separate_test_cfg(cfgs):
     assert model.test_cfg["mode"] == "slide"
     with pytest.raises(ConfigError, match="both"), pytest.warns(DeprecationWarning):
         build_segmentor(cfgs.segmentor(), test_cfg=dict(mode="whole"))
+
+
+def test_show_result_uses_model_palette(cfgs, tmp_path):
+    pytest.importorskip("seglab.visualization")
+    model = build_segmentor(cfgs.segmentor())
+    model.PALETTE = [[255, 0, 0], [0, 255, 0], [0, 0, 255], [9, 9, 9], [1, 2, 3]]
+    img = np.zeros((4, 5, 3), np.uint8)
+    seg = np.full((4, 5), 1, np.int64)
+    out = model.show_result(img, [seg], opacity=1.0, out_file=str(tmp_path / "vis.png"))
+    assert (tmp_path / "vis.png").exists()
+    np.testing.assert_array_equal(out[0, 0], [0, 255, 0])  # BGR of palette[1]
+
+
+class _DoubleNeck(torch.nn.Module):
+    """A stand-in neck: doubles every level with a 1x1 conv (no neck is registered yet)."""
+
+    def __init__(self, in_channels):
+        super().__init__()
+        self.convs = torch.nn.ModuleList(torch.nn.Conv2d(c, 2 * c, 1) for c in in_channels)
+
+    def forward(self, feats):
+        return tuple(conv(f) for conv, f in zip(self.convs, feats))
+
+
+def test_neck_sits_between_backbone_and_heads(cfgs):
+    cfg = cfgs.segmentor(decode_head=cfgs.fcn_head(in_channels=128),
+                         auxiliary_head=cfgs.fcn_head(64, 2, 8, 1, False, 0.4))
+    cfg["neck"] = dict(type=_DoubleNeck, in_channels=[8, 16, 32, 64])
+    model = build_segmentor(cfg)
+    assert model.with_neck and list(model.state_dict())[-1].startswith("auxiliary_head.")
+    keys = [k.split(".")[0] for k in model.state_dict()]
+    assert list(dict.fromkeys(keys)) == ["backbone", "neck", "decode_head", "auxiliary_head"]
+    feats = model.extract_feat(torch.randn(2, 3, 32, 32))
+    assert [f.shape[1] for f in feats] == [16, 32, 64, 128]
+    losses = model.forward_train(*_batch())
+    model.parse_losses(losses)[0].backward()
+    assert model.neck.convs[3].weight.grad is not None
