@@ -118,11 +118,15 @@ class BaseDecodeHead(nn.Module):
         self.in_channels = sum(in_channels) if input_transform == "resize_concat" else in_channels
         self.in_index = list(in_index)
 
+    def _loss_modules(self) -> List[nn.Module]:
+        if isinstance(self.loss_decode, nn.ModuleList):
+            return list(self.loss_decode)
+        return [self.loss_decode]
+
     @property
     def loss_names(self) -> List[str]:
         """Keys of this head's loss terms in :meth:`losses` (accuracies are not among them)."""
-        modules = self.loss_decode if isinstance(self.loss_decode, nn.ModuleList) else [self.loss_decode]
-        return list(dict.fromkeys(m.loss_name for m in modules))
+        return list(dict.fromkeys(m.loss_name for m in self._loss_modules()))
 
     def extra_repr(self) -> str:
         return (f"input_transform={self.input_transform}, ignore_index={self.ignore_index}, "
@@ -177,9 +181,8 @@ class BaseDecodeHead(nn.Module):
                            align_corners=self.align_corners)
         seg_weight = self.sampler.sample(seg_logit, seg_label) if self.sampler is not None else None
         seg_label = seg_label.squeeze(1)
-        modules = self.loss_decode if isinstance(self.loss_decode, nn.ModuleList) else [self.loss_decode]
         loss: Dict[str, torch.Tensor] = {}
-        for module in modules:
+        for module in self._loss_modules():
             value = module(seg_logit, seg_label, weight=seg_weight, ignore_index=self.ignore_index)
             name = module.loss_name
             loss[name] = loss[name] + value if name in loss else value

@@ -16,6 +16,7 @@ import torch.distributed as dist
 from torch import nn
 
 from ...utils import get_dist_info, is_distributed
+from ..layers import initialize
 
 LossValue = Union[torch.Tensor, Sequence[torch.Tensor]]
 
@@ -69,7 +70,10 @@ class BaseSegmentor(nn.Module):
         raise NotImplementedError
 
     def init_weights(self) -> None:
-        """Initialise every child that knows how (backbone first; loads ``pretrained``)."""
+        """Apply ``init_cfg`` if any, then initialise every child that knows how (backbone first;
+        this loads ``pretrained`` weights)."""
+        if getattr(self, "init_cfg", None) is not None:
+            initialize(self, self.init_cfg)
         for child in self.children():
             if hasattr(child, "init_weights"):
                 child.init_weights()
