@@ -12,7 +12,7 @@ _EXPORTS = {
     "show_result": ".inference", "show_result_pyplot": ".inference",
     "evaluate_segmentor": ".test", "single_gpu_test": ".test", "multi_gpu_test": ".test",
     "run_test": ".test",
-    "train_segmentor": ".train",
+    "train_segmentor": ".train", "init_random_seed": ".train", "set_random_seed": ".train",
 }
 
 

@@ -1,0 +1,249 @@
+"""Python API: build a segmentor from a config and checkpoint, run it on images, paint results.
+
+MMSegmentation 0.x ``mmseg.apis.inference`` names and behaviour::
+
+    model = init_segmentor('configs/fcn/fcn_r50-d8_512x512_20k_voc12aug.py', 'fcn.pth', 'cpu')
+    result = inference_segmentor(model, 'demo.jpg')          # [label map (H, W)]
+    show_result_pyplot(model, 'demo.jpg', result, out_file='overlay.png')
+"""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, List, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import ConfigError, DatasetError
+from .test import model_device, unwrap_model
+
+ImageLike = Union[str, os.PathLike, np.ndarray]
+logger = logging.getLogger("seglab")
+
+
+def _load_config(config: Any, cfg_options: Optional[Mapping[str, Any]] = None):
+    from ..config import Config
+
+    if isinstance(config, (str, os.PathLike)):
+        config = Config.fromfile(os.fspath(config))
+    elif not isinstance(config, Config):
+        raise TypeError(f"config must be a filename or a Config object, got "
+                        f"{type(config).__name__}")
+    if cfg_options:
+        config.merge_from_dict(dict(cfg_options))
+    return config
+
+
+def _dataset_classes(cfg) -> Tuple[Optional[Sequence[str]], Any]:
+    """CLASSES and PALETTE that the config's test dataset would have, without reading any file."""
+    from ..datasets import CustomDataset  # noqa: F401  (registers the dataset classes)
+    from ..registry import DATASETS
+
+    data = cfg.get("data") or {}
+    test = data.get("test") if isinstance(data, Mapping) else None
+    if isinstance(test, (list, tuple)):
+        test = test[0] if test else None
+    if not isinstance(test, Mapping):
+        return None, None
+    if test.get("type") in ("RepeatDataset",) and isinstance(test.get("dataset"), Mapping):
+        test = test["dataset"]
+    classes = test.get("classes")
+    palette = test.get("palette")
+    cls = DATASETS.get(test["type"]) if isinstance(test.get("type"), str) and \
+        test["type"] in DATASETS else None
+    if classes is None and cls is not None:
+        classes = getattr(cls, "CLASSES", None)
+    if palette is None and cls is not None and (classes is None or
+                                                tuple(classes) == tuple(cls.CLASSES or ())):
+        palette = getattr(cls, "PALETTE", None)
+    if isinstance(classes, str):  # a file of names: left to the dataset to read
+        classes = None
+    return (tuple(classes) if classes is not None else None), palette
+
+
+def init_segmentor(config: Any, checkpoint: Optional[str] = None,
+                   device: Union[str, torch.device] = "cuda:0",
+                   cfg_options: Optional[Mapping[str, Any]] = None,
+                   strict: bool = False) -> nn.Module:
+    """Build a segmentor for inference from a config file (or Config) and a checkpoint.
+
+    As MMSeg 0.x: ``model.pretrained`` and ``model.train_cfg`` are dropped, the checkpoint is
+    loaded on the CPU, ``CLASSES`` / ``PALETTE`` come from its ``meta`` (else from the config's
+    test dataset), the config is kept as ``model.cfg``, and the model is moved to ``device`` in
+    eval mode.
+
+    Args:
+        config: config file path or :class:`~seglab.config.Config`.
+        checkpoint: checkpoint path (or model-zoo name); None keeps the initial weights.
+        device: e.g. ``'cpu'``, ``'cuda:0'``.
+        cfg_options: overrides merged into the config (``{'model.test_cfg.mode': 'slide'}``).
+        strict: fail (:class:`~seglab.errors.CheckpointError`, listing the keys) when the
+            checkpoint does not match the model exactly (e.g. another ``num_classes``).
+
+    Returns:
+        The model.
+    """
+    cfg = _load_config(config, cfg_options)
+    model, meta = build_and_load(cfg, checkpoint, strict)
+    if meta.get("CLASSES") is not None:
+        model.CLASSES, model.PALETTE = tuple(meta["CLASSES"]), meta.get("PALETTE")
+    else:
+        model.CLASSES, model.PALETTE = _dataset_classes(cfg)
+    model.to(device)
+    model.eval()
+    return model
+
+
+def build_and_load(cfg, checkpoint: Optional[str], strict: bool) -> Tuple[nn.Module, dict]:
+    """Build ``cfg.model`` for testing and load ``checkpoint``; returns (model, checkpoint meta).
+
+    ``model.pretrained`` and ``model.train_cfg`` are set to None (the weights come from the
+    checkpoint, and building never reads a pretrained file); the config is kept as
+    ``model.cfg``.
+    """
+    from ..engine import load_checkpoint
+    from ..models import build_segmentor
+
+    if "model" not in cfg:
+        raise ConfigError("The config has no `model` section; is it a segmentation config?")
+    cfg.model.pretrained = None
+    cfg.model.train_cfg = None
+    model = build_segmentor(cfg.model, test_cfg=cfg.get("test_cfg"))
+    meta: dict = {}
+    if checkpoint is not None:
+        ckpt = load_checkpoint(model, checkpoint, map_location="cpu", strict=strict)
+        meta = dict(ckpt.get("meta") or {})
+    model.cfg = cfg
+    return model, meta
+
+
+class LoadImage:
+    """First step of the inference pipeline: take a path or a BGR array (``mmcv.imread``)."""
+
+    def __call__(self, results: dict) -> dict:
+        img = results["img"]
+        if isinstance(img, (str, os.PathLike)):
+            from ..datasets.transforms.loading import imfrombytes, read_bytes
+
+            path = os.fspath(img)
+            results["filename"] = results["ori_filename"] = path
+            img = imfrombytes(read_bytes(path, "image file"), "color", "cv2", path, "image file")
+        else:
+            results["filename"] = results["ori_filename"] = None
+            img = np.asarray(img)
+            if img.ndim == 2:  # grayscale: as mmcv.imread's 'color' flag would give
+                img = np.repeat(img[:, :, None], 3, axis=2)
+            if img.ndim != 3 or img.shape[2] != 3:
+                raise DatasetError(f"An image array must be (H, W, 3) BGR (or (H, W)), got shape "
+                                   f"{img.shape}.")
+        results["img"] = img
+        results["img_shape"] = results["ori_shape"] = results["pad_shape"] = img.shape
+        results["scale_factor"] = 1.0
+        results["img_norm_cfg"] = dict(mean=np.zeros(3, dtype=np.float32),
+                                       std=np.ones(3, dtype=np.float32), to_rgb=False)
+        return results
+
+
+def _test_pipeline(cfg) -> List[Any]:
+    try:
+        pipeline = list(cfg.data.test.pipeline)
+    except (AttributeError, KeyError, TypeError):
+        raise ConfigError("inference_segmentor needs data.test.pipeline in the config (the "
+                          "model's config, model.cfg).") from None
+    if not pipeline:
+        raise ConfigError("data.test.pipeline is empty.")
+    return [LoadImage()] + pipeline[1:]  # the config's first step loads from the dataset
+
+
+def inference_segmentor(model: nn.Module, imgs: Union[ImageLike, Sequence[ImageLike]]
+                        ) -> List[np.ndarray]:
+    """Segment one image or a list of images (file paths or BGR uint8 arrays).
+
+    The images go through the config's test pipeline (``model.cfg.data.test.pipeline``, its
+    loading step replaced) and through the network as one batch (images of different sizes are
+    padded; every prediction is un-padded and resized to its image exactly).
+
+    Returns:
+        One int64 label map (H, W) per image, at the image's size.
+    """
+    from ..datasets import collate, prepare_batch
+    from ..datasets.transforms import Compose
+
+    cfg = getattr(model, "cfg", None) or getattr(unwrap_model(model), "cfg", None)
+    if cfg is None:
+        raise ConfigError("model.cfg is missing; build the model with init_segmentor().")
+    pipeline = Compose(_test_pipeline(cfg))
+    images = list(imgs) if isinstance(imgs, (list, tuple)) else [imgs]
+    if not images:
+        return []
+    batch = collate([pipeline(dict(img=img)) for img in images])
+    model.eval()
+    with torch.inference_mode():
+        batch = prepare_batch(batch, model_device(model))
+        result = model(return_loss=False, rescale=True, **batch)
+    return list(result)
+
+
+def _palette_of(model: nn.Module, palette: Any) -> Any:
+    if palette is not None:
+        return palette
+    return getattr(unwrap_model(model), "PALETTE", None)
+
+
+def show_result(model: nn.Module, img: ImageLike, result: Any, palette: Any = None,
+                opacity: float = 0.5, out_file: Optional[str] = None, show: bool = False,
+                win_name: str = "", wait_time: int = 0) -> np.ndarray:
+    """Paint ``result`` (a label map, or the list ``inference_segmentor`` returned) over ``img``.
+
+    ``model.show_result`` of MMSeg 0.x as a function: the palette defaults to the model's.
+
+    Returns:
+        The blended BGR uint8 image (H, W, 3); also written to ``out_file`` when given.
+    """
+    from ..visualization import show_result as paint
+
+    return paint(img, result, _palette_of(model, palette), opacity=opacity, out_file=out_file,
+                 show=show, win_name=win_name, wait_time=wait_time)
+
+
+def show_result_pyplot(model: nn.Module, img: ImageLike, result: Any, palette: Any = None,
+                       fig_size: Tuple[int, int] = (15, 10), opacity: float = 0.5,
+                       title: str = "", block: bool = True,
+                       out_file: Optional[str] = None) -> np.ndarray:
+    """Show the overlay with matplotlib (MMSeg 0.x), and/or write it to ``out_file``.
+
+    Without a display (or without matplotlib) and with ``out_file``, the window is skipped with
+    a log line; with neither, :class:`~seglab.visualization.DisplayUnavailableError` says to pass
+    ``out_file``.
+
+    Returns:
+        The blended BGR uint8 image (H, W, 3).
+    """
+    from ..visualization import DisplayUnavailableError, display_problems
+
+    blended = show_result(model, img, result, palette=palette, opacity=opacity,
+                          out_file=out_file)
+    problems = list(display_problems())
+    plt = None
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError:
+        problems.append("matplotlib is not installed")
+    # matplotlib draws without OpenCV's GUI; only a missing display or matplotlib matters.
+    problems = [p for p in problems if "OpenCV" not in p]
+    if problems:
+        if out_file is not None:
+            logger.info("show_result_pyplot: not showing a window (%s); wrote %s",
+                        "; ".join(problems), out_file)
+            return blended
+        raise DisplayUnavailableError("show_result_pyplot cannot open a window: "
+                                      + "; ".join(problems) + ". Pass out_file='overlay.png' "
+                                      "to write the result instead.")
+    plt.figure(figsize=fig_size)
+    plt.imshow(blended[:, :, ::-1])
+    plt.title(title)
+    plt.tight_layout()
+    plt.show(block=block)
+    return blended

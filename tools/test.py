@@ -1,0 +1,147 @@
+"""Test a segmentor: metrics, overlays, saved predictions (MMSegmentation 0.x ``tools/test.py``).
+
+Usage:
+    python tools/test.py CONFIG CHECKPOINT [--eval mIoU [mDice mFscore]] [--show]
+        [--show-dir DIR] [--opacity 0.5] [--out results.pkl] [--format-only
+        --eval-options imgfile_prefix=DIR] [--aug-test] [--batch-size N] [--device cpu]
+        [--work-dir DIR] [--options k=v ...]
+
+Metrics stream: each prediction becomes per-class counts at once, so memory does not grow with
+the number of test images (unless --out keeps the predictions).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import os.path as osp
+import sys
+import time
+
+# Run from a source checkout without installing seglab.
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+from seglab.apis.cli import run_tool  # noqa: E402
+from seglab.config import DictAction, add_cfg_options_args  # noqa: E402
+from seglab.errors import ConfigError  # noqa: E402
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="seglab: test (and eval) a model")
+    parser.add_argument("config", help="test config file path")
+    parser.add_argument("checkpoint", help="checkpoint file")
+    parser.add_argument("--work-dir", help="write the evaluation metrics to "
+                        "<work-dir>/eval_<timestamp>.json")
+    parser.add_argument("--aug-test", action="store_true", help="use flip and multi-scale "
+                        "augmentation (ratios 0.5-1.75)")
+    parser.add_argument("--out", help="pickle the predictions (uint8/uint16 label maps in "
+                        "dataset order) to this .pkl file")
+    parser.add_argument("--format-only", action="store_true", help="only write the results in "
+                        "the dataset's submission format (needs --eval-options "
+                        "imgfile_prefix=DIR)")
+    parser.add_argument("--eval", type=str, nargs="+", help="metrics: mIoU, mDice, mFscore")
+    parser.add_argument("--show", action="store_true", help="show the results in a window")
+    parser.add_argument("--show-dir", help="write painted results to this directory")
+    parser.add_argument("--opacity", type=float, default=0.5,
+                        help="opacity of the painted segmentation map, in (0, 1]")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="images per forward pass (default: data.test.samples_per_gpu or 1)")
+    parser.add_argument("--device", default=None,
+                        help="cpu, cuda or cuda:N (default: cuda when available, else cpu)")
+    parser.add_argument("--gpu-id", type=int, default=0, help="GPU to use with --device cuda")
+    parser.add_argument("--gpu-collect", action="store_true", help="(distributed; unused)")
+    parser.add_argument("--tmpdir", help="(distributed; unused)")
+    add_cfg_options_args(parser)
+    parser.add_argument("--eval-options", nargs="+", action=DictAction, default=None,
+                        metavar="KEY=VALUE", help="options of the evaluation / format_results, "
+                        "e.g. imgfile_prefix=results nan_to_num=0")
+    parser.add_argument("--launcher", choices=["none", "pytorch", "slurm", "mpi"],
+                        default="none", help="job launcher")
+    parser.add_argument("--local_rank", "--local-rank", type=int, default=0)
+    args = parser.parse_args(argv)
+    if "LOCAL_RANK" not in os.environ:
+        os.environ["LOCAL_RANK"] = str(args.local_rank)
+    return args
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """The argument combinations MMSeg refuses, plus seglab's early checks."""
+    from seglab.apis.outputs import check_out_path
+    from seglab.evaluation.metrics import check_metrics
+
+    if not (args.out or args.eval or args.format_only or args.show or args.show_dir):
+        raise ConfigError('Please specify at least one operation (save/eval/format/show the '
+                          'results) with the argument "--out", "--eval", "--format-only", '
+                          '"--show" or "--show-dir".')
+    if args.eval and args.format_only:
+        raise ConfigError("--eval and --format-only cannot be both specified.")
+    check_out_path(args.out)
+    if args.eval:
+        check_metrics(args.eval)  # names the allowed metrics
+    if args.format_only and "imgfile_prefix" not in (args.eval_options or {}):
+        raise ConfigError("--format-only needs the output folder: add --eval-options "
+                          "imgfile_prefix=DIR.")
+    if not 0 < args.opacity <= 1:
+        raise ConfigError(f"--opacity {args.opacity}: must be in (0, 1].")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise ConfigError(f"--batch-size {args.batch_size}: must be >= 1.")
+    if args.launcher != "none":
+        raise ConfigError(f"--launcher {args.launcher}: distributed testing is not supported "
+                          "yet; run with --launcher none (one process).")
+    if args.show:
+        from seglab.visualization import require_display
+
+        require_display()  # before loading anything
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    check_args(args)
+
+    from seglab.apis.cli import (build_test_loader, build_test_model, dump_json,
+                                 prepare_test_config, resolve_device)
+    from seglab.apis.evaluator import split_eval_kwargs
+    from seglab.apis.test import run_test
+    from seglab.config import Config
+    from seglab.engine import get_root_logger
+
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    prepare_test_config(cfg, aug_test=args.aug_test)
+    logger = get_root_logger(log_level=cfg.get("log_level", "INFO"))
+    eval_kwargs = dict(args.eval_options or {})
+    format_args = None
+    if args.format_only:
+        format_args = eval_kwargs
+        os.makedirs(eval_kwargs["imgfile_prefix"], exist_ok=True)
+        metric_kwargs = {}
+    else:
+        metric_kwargs = split_eval_kwargs(eval_kwargs)
+    device = resolve_device(args.device, args.gpu_id)
+
+    dataset, loader = build_test_loader(cfg, args.batch_size)
+    model = build_test_model(cfg, args.checkpoint, device, dataset, strict=True, logger=logger)
+    logger.info(f"Testing {len(dataset)} images on {device} with batch size "
+                f"{loader.batch_size}")
+
+    outputs = run_test(model, loader, metric=args.eval, device=device, logger=None,
+                       show=args.show, show_dir=args.show_dir, opacity=args.opacity,
+                       out_file=args.out, format_only=args.format_only,
+                       format_args=format_args, eval_kwargs=metric_kwargs)
+    if args.out:
+        logger.info(f"Wrote the predictions of {outputs.num_images} images to {args.out}")
+    if args.show_dir:
+        logger.info(f"Wrote the painted results to {args.show_dir}")
+    if args.format_only:
+        logger.info(f"Wrote {len(outputs.files)} result files to "
+                    f"{eval_kwargs['imgfile_prefix']}")
+    if args.eval and args.work_dir is not None:
+        timestamp = time.strftime("%Y%m%d_%H%M%S", time.localtime())
+        json_file = osp.join(args.work_dir, f"eval_{timestamp}.json")
+        dump_json(dict(config=args.config, metric=outputs.metrics), json_file)
+        logger.info(f"Wrote the metrics to {json_file}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_tool(main))
