@@ -128,6 +128,9 @@ class LoadImage:
             from ..datasets.transforms.loading import imfrombytes, read_bytes
 
             path = os.fspath(img)
+            if not os.path.isfile(path):
+                raise DatasetError(f"Image file '{path}' does not exist (current directory "
+                                   f"'{os.getcwd()}').")
             results["filename"] = results["ori_filename"] = path
             img = imfrombytes(read_bytes(path, "image file"), "color", "cv2", path, "image file")
         else:
@@ -240,7 +243,8 @@ def show_result_pyplot(model: nn.Module, img: ImageLike, result: Any, palette: A
             return blended
         raise DisplayUnavailableError("show_result_pyplot cannot open a window: "
                                       + "; ".join(problems) + ". Pass out_file='overlay.png' "
-                                      "to write the result instead.")
+                                      "(demo/image_demo.py: --out-file) to write the result "
+                                      "instead.")
     plt.figure(figsize=fig_size)
     plt.imshow(blended[:, :, ::-1])
     plt.title(title)
