@@ -139,6 +139,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         # A user mistake (config, data, checkpoint) or a diverged run: the message says what to do.
         print(f"error: {one_line(err)}", file=sys.stderr)
         return 1
+    except ImportError as err:
+        # An optional package the config asks for (e.g. tensorboard for TensorboardLoggerHook).
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("error: interrupted; resume with --resume-from <work_dir>/latest.pth", file=sys.stderr)
         return 130
@@ -176,7 +180,6 @@ def train(cfg: Config, args: argparse.Namespace) -> int:
     distributed = init_launcher(args.launcher, cfg)
 
     os.makedirs(osp.abspath(cfg.work_dir), exist_ok=True)
-    cfg.dump(osp.join(cfg.work_dir, osp.basename(args.config)))
     timestamp = time.strftime("%Y%m%d_%H%M%S", time.localtime())
     log_file = osp.join(cfg.work_dir, f"{timestamp}.log")
     logger = get_root_logger(log_file=log_file, log_level=cfg.get("log_level", "INFO"))
@@ -189,11 +192,11 @@ def train(cfg: Config, args: argparse.Namespace) -> int:
     logger.info(f"Distributed training: {distributed}")
     logger.info(f"Config:\n{cfg.pretty_text}")
 
-    seed = args.seed
+    seed = args.seed if args.seed is not None else cfg.get("seed")
     saved_seed = resume_seed(cfg)
     if saved_seed is not None:
         if seed is not None and seed != saved_seed:
-            logger.warning(f"--seed {seed} differs from the seed {saved_seed} of the resumed run: the "
+            logger.warning(f"The seed {seed} differs from the seed {saved_seed} of the resumed run: the "
                            f"data order will not continue the original run.")
         elif seed is None:
             seed = int(saved_seed)
@@ -205,6 +208,8 @@ def train(cfg: Config, args: argparse.Namespace) -> int:
     set_random_seed(seed, deterministic=args.deterministic)
     cfg.seed = seed
     meta["seed"] = seed
+    # Dumped with the seed, so that training with the dumped config repeats this run.
+    cfg.dump(osp.join(cfg.work_dir, osp.basename(args.config)))
     meta["exp_name"] = osp.basename(args.config)
 
     model = build_segmentor(cfg.model, train_cfg=cfg.get("train_cfg"), test_cfg=cfg.get("test_cfg"))
