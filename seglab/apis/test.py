@@ -5,6 +5,7 @@ Every entry point runs the same loop, :func:`iter_predictions`::
     for batch in loader:
         batch = prepare_batch(batch, device)
         preds = model(return_loss=False, rescale=True, **batch)   # under inference_mode
+                                                                  # (per group of same-size images)
 
 and consumes each batch at once, so nothing per image is kept unless asked for (``--out``,
 :func:`single_gpu_test`'s list). The dataset index of every prediction comes from the loader's
@@ -80,13 +81,65 @@ def first_aug_metas(img_metas: Sequence) -> List[dict]:
     return list(img_metas)
 
 
+def _own_hw(meta: Mapping, img: torch.Tensor) -> Tuple[int, int]:
+    """The size a sample had before the collate padded it (its ``pad_shape``)."""
+    shape = meta.get("pad_shape") or meta.get("img_shape") or tuple(img.shape[-2:])
+    return int(shape[0]), int(shape[1])
+
+
+def shape_groups(batch: Mapping[str, Any]) -> List[List[int]]:
+    """Rows of a collated test batch grouped by the samples' own sizes (every augmentation).
+
+    Padding images of different sizes to one tensor changes their predictions: the logits are
+    upsampled from 1/8 (or 1/32) resolution over the padded size, and the padded zone feeds
+    the borders through every convolution (non-zero after the first BN). Running each group of
+    same-size samples on its own keeps the results identical to batch size 1.
+    """
+    imgs = batch["img"] if isinstance(batch["img"], list) else [batch["img"]]
+    metas = batch["img_metas"] if isinstance(batch["img"], list) else [batch["img_metas"]]
+    groups: Dict[Tuple, List[int]] = {}
+    for row in range(imgs[0].shape[0]):
+        key = tuple(_own_hw(metas[a][row], imgs[a]) for a in range(len(imgs)))
+        groups.setdefault(key, []).append(row)
+    return list(groups.values())
+
+
+def sub_batch(batch: Mapping[str, Any], rows: Sequence[int]) -> Dict[str, Any]:
+    """Rows ``rows`` (same-size samples) of a prepared test batch, the collate padding cut off."""
+    augmented = isinstance(batch["img"], list)
+    imgs = batch["img"] if augmented else [batch["img"]]
+    metas = batch["img_metas"] if augmented else [batch["img_metas"]]
+    out_imgs, out_metas = [], []
+    for img, aug_metas in zip(imgs, metas):
+        h, w = _own_hw(aug_metas[rows[0]], img)
+        out_imgs.append(img[list(rows), :, :h, :w].contiguous())
+        out_metas.append([{**aug_metas[r], "batch_input_shape": (h, w)} for r in rows])
+    return dict(batch, img=out_imgs if augmented else out_imgs[0],
+                img_metas=out_metas if augmented else out_metas[0])
+
+
+def forward_test_batch(model: nn.Module, batch: Mapping[str, Any]) -> List[Any]:
+    """``model(return_loss=False, rescale=True, **batch)``, one forward per group of same-size
+    samples (see :func:`shape_groups`); predictions in the batch's order."""
+    groups = shape_groups(batch)
+    if len(groups) == 1:
+        return list(model(return_loss=False, rescale=True, **batch))
+    preds: List[Any] = [None] * sum(len(g) for g in groups)
+    for rows in groups:
+        for row, pred in zip(rows, model(return_loss=False, rescale=True,
+                                         **sub_batch(batch, rows))):
+            preds[row] = pred
+    return preds
+
+
 def iter_predictions(model: nn.Module, data_loader: DataLoader,
                      device: Optional[Union[str, torch.device]] = None,
                      progress: Optional[Progress] = None) -> Iterator[Batch]:
     """Run the model over the loader; yield ``(dataset indices, predictions, metas)`` per batch.
 
     Predictions are what the segmentor's test forward returns (one (H, W) label map per image,
-    at its original size). Only the forward runs under ``torch.inference_mode``; the caller's
+    at its original size); samples of different sizes in one batch go through the network in
+    same-size groups, so the results equal those of batch size 1. Only the forward runs under ``torch.inference_mode``; the caller's
     code between batches runs in the normal grad mode.
 
     Args:
@@ -104,7 +157,7 @@ def iter_predictions(model: nn.Module, data_loader: DataLoader,
     for batch_indices, batch in zip(indices, data_loader):
         with torch.inference_mode():
             batch = prepare_batch(batch, device)
-            preds = model(return_loss=False, rescale=True, **batch)
+            preds = forward_test_batch(model, batch)
         metas = first_aug_metas(batch.get("img_metas", []))
         if len(preds) != len(batch_indices):
             raise RuntimeError(
