@@ -33,6 +33,7 @@ from ..datasets import prepare_batch
 from ..datasets.metrics_report import LoggerLike
 from ..errors import ConfigError
 from .evaluator import DatasetEvaluator, split_eval_kwargs
+from .batching import forward_test_batch
 from .outputs import as_label_map, dump_pickle, safe_output_path, storage_dtype
 from .progress import Progress
 
@@ -79,57 +80,6 @@ def first_aug_metas(img_metas: Sequence) -> List[dict]:
     if img_metas and isinstance(img_metas[0], (list, tuple)):
         return list(img_metas[0])
     return list(img_metas)
-
-
-def _own_hw(meta: Mapping, img: torch.Tensor) -> Tuple[int, int]:
-    """The size a sample had before the collate padded it (its ``pad_shape``)."""
-    shape = meta.get("pad_shape") or meta.get("img_shape") or tuple(img.shape[-2:])
-    return int(shape[0]), int(shape[1])
-
-
-def shape_groups(batch: Mapping[str, Any]) -> List[List[int]]:
-    """Rows of a collated test batch grouped by the samples' own sizes (every augmentation).
-
-    Padding images of different sizes to one tensor changes their predictions: the logits are
-    upsampled from 1/8 (or 1/32) resolution over the padded size, and the padded zone feeds
-    the borders through every convolution (non-zero after the first BN). Running each group of
-    same-size samples on its own keeps the results identical to batch size 1.
-    """
-    imgs = batch["img"] if isinstance(batch["img"], list) else [batch["img"]]
-    metas = batch["img_metas"] if isinstance(batch["img"], list) else [batch["img_metas"]]
-    groups: Dict[Tuple, List[int]] = {}
-    for row in range(imgs[0].shape[0]):
-        key = tuple(_own_hw(metas[a][row], imgs[a]) for a in range(len(imgs)))
-        groups.setdefault(key, []).append(row)
-    return list(groups.values())
-
-
-def sub_batch(batch: Mapping[str, Any], rows: Sequence[int]) -> Dict[str, Any]:
-    """Rows ``rows`` (same-size samples) of a prepared test batch, the collate padding cut off."""
-    augmented = isinstance(batch["img"], list)
-    imgs = batch["img"] if augmented else [batch["img"]]
-    metas = batch["img_metas"] if augmented else [batch["img_metas"]]
-    out_imgs, out_metas = [], []
-    for img, aug_metas in zip(imgs, metas):
-        h, w = _own_hw(aug_metas[rows[0]], img)
-        out_imgs.append(img[list(rows), :, :h, :w].contiguous())
-        out_metas.append([{**aug_metas[r], "batch_input_shape": (h, w)} for r in rows])
-    return dict(batch, img=out_imgs if augmented else out_imgs[0],
-                img_metas=out_metas if augmented else out_metas[0])
-
-
-def forward_test_batch(model: nn.Module, batch: Mapping[str, Any]) -> List[Any]:
-    """``model(return_loss=False, rescale=True, **batch)``, one forward per group of same-size
-    samples (see :func:`shape_groups`); predictions in the batch's order."""
-    groups = shape_groups(batch)
-    if len(groups) == 1:
-        return list(model(return_loss=False, rescale=True, **batch))
-    preds: List[Any] = [None] * sum(len(g) for g in groups)
-    for rows in groups:
-        for row, pred in zip(rows, model(return_loss=False, rescale=True,
-                                         **sub_batch(batch, rows))):
-            preds[row] = pred
-    return preds
 
 
 def iter_predictions(model: nn.Module, data_loader: DataLoader,
