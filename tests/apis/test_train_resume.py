@@ -171,7 +171,7 @@ def test_non_finite_loss_stops_naming_iteration_and_last_good_checkpoint(data_ro
     config.write_text(f"_base_ = {str(SMOKE)!r}\n"
                       f"custom_hooks = [dict(type='PoisonWeightsHook', at_iter=3)]\n")
     work_dir = tmp_path / "work"
-    assert train(work_dir, data_root, "--seed", "0", config=config) == 1
+    assert train(work_dir, data_root, "--seed", "0", config=config) == 2
     err = capsys.readouterr().err
     (line,) = [line for line in err.splitlines() if line.startswith("error: ")]
     assert "The loss is not finite at iteration 3" in line
