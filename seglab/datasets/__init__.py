@@ -1,0 +1,26 @@
+"""Datasets, samplers and DataLoaders; importing this package registers them all.
+
+Public API (MMSegmentation 0.x names): :class:`CustomDataset`, :class:`PascalVOCDataset`,
+:class:`CityscapesDataset`, :class:`ADE20KDataset`, :class:`SyntheticVOCDataset`,
+:class:`ConcatDataset`, :class:`RepeatDataset`, :func:`build_dataset`,
+:func:`build_dataloader`, :class:`InfiniteSampler`, :class:`DistributedSampler`,
+:func:`make_synthetic_voc`; the transforms live in :mod:`seglab.datasets.transforms`.
+"""
+from . import transforms  # noqa: F401  (registers the pipeline transforms)
+from .ade import ADE20KDataset
+from .builder import build_dataloader, build_dataloader_from_cfg, build_dataset, worker_init_fn
+from .cityscapes import CityscapesDataset
+from .collate import collate, prepare_batch
+from .custom import CustomDataset
+from .dataset_wrappers import ConcatDataset, RepeatDataset
+from .samplers import DistributedSampler, InfiniteSampler, SampleIndex
+from .seeded_dataset import SeededDataset
+from .synthetic import SYNTHETIC_CLASSES, SyntheticVOCDataset, make_synthetic_voc
+from .voc import PascalVOCDataset
+
+__all__ = [
+    "ADE20KDataset", "CityscapesDataset", "ConcatDataset", "CustomDataset", "DistributedSampler",
+    "InfiniteSampler", "PascalVOCDataset", "RepeatDataset", "SYNTHETIC_CLASSES", "SampleIndex",
+    "SeededDataset", "SyntheticVOCDataset", "build_dataloader", "build_dataloader_from_cfg",
+    "build_dataset", "make_synthetic_voc", "worker_init_fn", "collate", "prepare_batch",
+]
