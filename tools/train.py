@@ -138,11 +138,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     except SeglabError as err:
         # A user mistake (config, data, checkpoint) or a diverged run: the message says what to do.
         print(f"error: {one_line(err)}", file=sys.stderr)
-        return 1
+        return 2
     except ImportError as err:
         # An optional package the config asks for (e.g. tensorboard for TensorboardLoggerHook).
         print(f"error: {err}", file=sys.stderr)
-        return 1
+        return 2
     except KeyboardInterrupt:
         print("error: interrupted; resume with --resume-from <work_dir>/latest.pth", file=sys.stderr)
         return 130

@@ -146,7 +146,7 @@ def test_default_work_dir_compat_flags_and_amp_on_cpu(data_root, tmp_path, monke
 def error_of(capsys, argv):
     code = TRAIN_TOOL.main(argv)
     captured = capsys.readouterr()
-    assert code != 0
+    assert code == 2
     assert "Traceback" not in captured.err
     errors = [line for line in captured.err.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1, captured.err
