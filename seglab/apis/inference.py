@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, DatasetError
+from .batching import forward_test_batch
 from .test import model_device, unwrap_model
 
 ImageLike = Union[str, os.PathLike, np.ndarray]
@@ -165,8 +166,8 @@ def inference_segmentor(model: nn.Module, imgs: Union[ImageLike, Sequence[ImageL
     """Segment one image or a list of images (file paths or BGR uint8 arrays).
 
     The images go through the config's test pipeline (``model.cfg.data.test.pipeline``, its
-    loading step replaced) and through the network as one batch (images of different sizes are
-    padded; every prediction is un-padded and resized to its image exactly).
+    loading step replaced) and through the network as one batch (images of different sizes in
+    same-size groups, so each result equals segmenting that image alone).
 
     Returns:
         One int64 label map (H, W) per image, at the image's size.
@@ -185,8 +186,7 @@ def inference_segmentor(model: nn.Module, imgs: Union[ImageLike, Sequence[ImageL
     model.eval()
     with torch.inference_mode():
         batch = prepare_batch(batch, model_device(model))
-        result = model(return_loss=False, rescale=True, **batch)
-    return list(result)
+        return forward_test_batch(model, batch)
 
 
 def _palette_of(model: nn.Module, palette: Any) -> Any:
