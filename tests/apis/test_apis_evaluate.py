@@ -50,7 +50,7 @@ def test_evaluate_segmentor_logs_tables_and_restores_train_mode(cfg, caplog):
     dataset, loader = build_test_loader(cfg, batch_size=3)
     model = OracleSegmentor(dataset, NUM_CLASSES, step=5)
     model.train()
-    logger = logging.getLogger("seglab.test_apis_evaluate")
+    logger = logging.getLogger("apis_tests.evaluate")  # outside "seglab": its propagate may be off
     with caplog.at_level(logging.INFO, logger=logger.name):
         res = evaluate_segmentor(model, loader, metric="mIoU", logger=logger)
     assert model.training
