@@ -4,9 +4,16 @@
 the name is what MMCV uses as the attribute name, so state_dict keys match MMSegmentation's
 (``decode_head.convs.0.bn.weight``). Defaults equal MMCV's: ``eps=1e-5``, PyTorch's momentum 0.1.
 
-``SyncBN`` becomes ``nn.SyncBatchNorm`` when a process group is initialised. Without one (a
-single-process run, ``tools/test.py`` on one GPU or CPU) it becomes ``nn.BatchNorm2d`` and the
-process warns once: both have the same parameters and buffers, so SyncBN checkpoints load unchanged.
+``SyncBN`` depends on the process group when the layer is built (layers are built before the
+model moves to its device, so the backend decides, not the device):
+
+* NCCL group (GPU processes): ``nn.SyncBatchNorm``;
+* any other group (gloo: CPU processes): :class:`~seglab.models.layers.sync_bn.CPUSyncBatchNorm`,
+  which all-reduces the statistics and their gradients over gloo;
+* no group (a single-process run, ``tools/test.py`` on one GPU or CPU): ``nn.BatchNorm2d``, and the
+  process warns once.
+
+All three have the same parameters and buffers, so SyncBN checkpoints load unchanged.
 """
 from __future__ import annotations
 
@@ -17,6 +24,7 @@ from torch import nn
 
 from ...errors import ConfigError
 from ...utils import is_distributed
+from .sync_bn import sync_batchnorm_class
 
 _NORM_LAYERS: Dict[str, Tuple[str, type]] = {
     "BN": ("bn", nn.BatchNorm2d),
@@ -45,9 +53,8 @@ def _sync_batch_norm(num_features: int, **kwargs) -> nn.Module:
     """The layer for ``type='SyncBN'``: synchronised in a process group, plain BN outside one."""
     global _syncbn_fallback_warned
     if is_distributed():
-        # nn.SyncBatchNorm all-reduces statistics over CUDA (NCCL) process groups. A version that
-        # all-reduces over gloo for multi-process CPU runs belongs here (later issue).
-        return nn.SyncBatchNorm(num_features, **kwargs)
+        # nn.SyncBatchNorm under NCCL, CPUSyncBatchNorm under gloo (nn.SyncBatchNorm refuses CPU).
+        return sync_batchnorm_class()(num_features, **kwargs)
     if not _syncbn_fallback_warned:
         _syncbn_fallback_warned = True
         warnings.warn(SYNCBN_FALLBACK_MESSAGE, UserWarning, stacklevel=3)
