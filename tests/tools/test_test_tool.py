@@ -1,0 +1,153 @@
+"""tools/test.py: one full run as a subprocess, the rest in-process through its main()."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import os.path as osp
+import pickle
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, osp.join(REPO, "tests", "apis"))
+
+from apis_helpers import make_fixture_files, tiny_model  # noqa: E402
+
+
+def _load_tool():
+    spec = importlib.util.spec_from_file_location("seglab_tools_test", osp.join(REPO, "tools",
+                                                                                "test.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    return make_fixture_files(str(tmp_path_factory.mktemp("test_tool")))
+
+
+@pytest.fixture(scope="module")
+def tool():
+    return _load_tool()
+
+
+def _reference(config, **kwargs):
+    """Predictions and metrics computed in-process through the apis."""
+    from seglab.apis.cli import build_test_loader, prepare_test_config
+    from seglab.apis.test import run_test
+    from seglab.config import Config
+
+    cfg = Config.fromfile(config)
+    for key, value in kwargs.items():
+        cfg.merge_from_dict({key: value})
+    prepare_test_config(cfg)
+    _, loader = build_test_loader(cfg, batch_size=1)
+    return run_test(tiny_model(), loader, metric=["mIoU", "mDice"], keep_predictions=True,
+                    logger="silent")
+
+
+def test_full_run_as_a_script(files, tmp_path):
+    show, out, work = tmp_path / "show", tmp_path / "res.pkl", tmp_path / "work"
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "DISPLAY")}
+    proc = subprocess.run(
+        [sys.executable, "tools/test.py", files["config"], files["checkpoint"], "--eval", "mIoU",
+         "mDice", "--show-dir", str(show), "--opacity", "0.4", "--out", str(out),
+         "--work-dir", str(work), "--batch-size", "3", "--options", "data.workers_per_gpu=0"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "per class results:" in proc.stdout and "Summary:" in proc.stdout
+    assert "mDice" in proc.stdout and "| background |" in proc.stdout
+    assert "images/s" in proc.stderr  # plain progress lines: stderr is not a terminal
+    reference = _reference(files["config"])
+    with open(out, "rb") as f:
+        saved = pickle.load(f)
+    assert len(saved) == 5 and all(p.dtype == np.uint8 for p in saved)
+    for pred, ref in zip(saved, reference.predictions):
+        np.testing.assert_array_equal(pred, ref)
+    (json_file,) = os.listdir(work)
+    assert json_file.startswith("eval_") and json_file.endswith(".json")
+    with open(work / json_file) as f:
+        record = json.load(f)
+    assert record["config"] == files["config"]
+    assert record["metric"] == pytest.approx(reference.metrics, nan_ok=True)
+    assert sorted(os.listdir(show)) == [f"val_{i:05d}.jpg" for i in range(5)]
+
+
+def test_unknown_metric_as_a_script(files):
+    proc = subprocess.run([sys.executable, "tools/test.py", files["config"], files["checkpoint"],
+                           "--eval", "mAP"], cwd=REPO, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: Metric(s) ['mAP'] are not supported; allowed metrics "
+                                  "are ['mIoU', 'mDice', 'mFscore']")
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("extra, message", [
+    ([], 'at least one operation'),
+    (["--out", "res.json"], "must be a pkl file"),
+    (["--eval", "mIoU", "--format-only"], "cannot be both specified"),
+    (["--format-only"], "--eval-options imgfile_prefix=DIR"),
+    (["--show"], "Cannot show results on screen.*--show-dir"),
+    (["--eval", "mIoU", "--launcher", "pytorch"], "not supported yet"),
+    (["--eval", "mIoU", "--eval-options", "nan_to_nun=0"], r"nan_to_nun.*accepted"),
+])
+def test_user_mistakes(tool, files, capsys, monkeypatch, extra, message):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    from seglab.apis.cli import run_tool
+
+    assert run_tool(tool.main, [files["config"], files["checkpoint"], *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and len(err.strip().splitlines()) == 1
+    assert re.search(message, err), err
+
+
+def test_checkpoint_with_other_num_classes(tool, files, tmp_path, capsys):
+    from seglab.apis.cli import run_tool
+    from seglab.engine import save_checkpoint
+
+    other = str(tmp_path / "four.pth")
+    save_checkpoint(tiny_model(num_classes=4), other)
+    assert run_tool(tool.main, [files["config"], other, "--eval", "mIoU"]) == 2
+    err = capsys.readouterr().err
+    assert "decode_head.conv_seg.weight: checkpoint [4, 16, 1, 1] vs model [6, 16, 1, 1]" in err
+    assert "num_classes" in err
+
+
+def test_aug_test_and_format_only(tool, files, tmp_path):
+    from seglab.apis.cli import build_test_loader, prepare_test_config
+    from seglab.config import Config
+
+    split = tmp_path / "two.txt"
+    split.write_text("val_00003\n")  # one image: 12 augmentations are enough work
+    options = ["--options", f"data.test.split={split}"]
+    prefix = tmp_path / "fmt"
+    assert tool.main([files["config"], files["checkpoint"], "--aug-test", "--format-only",
+                      "--eval-options", f"imgfile_prefix={prefix}", *options]) == 0
+    cfg = Config.fromfile(files["config"])
+    cfg.merge_from_dict({"data.test.split": str(split)})
+    prepare_test_config(cfg, aug_test=True)
+    assert cfg.data.test.pipeline[1].img_ratios == [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
+    dataset, loader = build_test_loader(cfg)
+    from seglab.apis.test import run_test
+
+    preds = run_test(tiny_model(), loader, keep_predictions=True, logger="silent").predictions
+    written = sorted(os.listdir(prefix))
+    assert written == ["val_00003.png"]
+    for name, pred in zip(written, preds):
+        np.testing.assert_array_equal(np.array(Image.open(prefix / name)), pred)
+    # Multi-scale + flip really changes the result compared with the single scale.
+    single_cfg = Config.fromfile(files["config"])
+    single_cfg.merge_from_dict({"data.test.split": str(split)})
+    prepare_test_config(single_cfg)
+    single = run_test(tiny_model(), build_test_loader(single_cfg)[1], keep_predictions=True,
+                      logger="silent").predictions
+    assert (preds[0] != single[0]).any()
