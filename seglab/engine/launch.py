@@ -54,6 +54,11 @@ def _require(environ: Mapping[str, str], names, launcher: str, hint: str) -> Non
                           f"{', '.join(missing)}, which are not set; {hint}.")
 
 
+def _unknown_launcher(launcher: str) -> str:
+    return (f"--launcher {launcher!r} is not a distributed launcher; use one of "
+            f"{', '.join(LAUNCHERS)} (--launcher none runs one process and needs no process group).")
+
+
 def first_slurm_host(nodelist: str) -> str:
     """The first host name of a SLURM node list (``'gpu[03-05,09],cpu1'`` -> ``'gpu03'``).
 
@@ -142,8 +147,7 @@ def launcher_env(launcher: str, environ: Optional[Mapping[str, str]] = None,
         master_port = int(port) if port is not None else (
             _env_int(environ, "MASTER_PORT", launcher) if environ.get("MASTER_PORT") else DEFAULT_PORT)
     else:
-        raise ConfigError(f"--launcher {launcher!r} is not supported; use one of none, "
-                          f"{', '.join(LAUNCHERS)}.")
+        raise ConfigError(_unknown_launcher(launcher))
     if world_size < 1 or not 0 <= rank < world_size:
         raise ConfigError(f"--launcher {launcher}: rank {rank} is not in [0, world size {world_size}).")
     return dict(RANK=str(rank), WORLD_SIZE=str(world_size), LOCAL_RANK=str(local_rank),
@@ -218,8 +222,7 @@ def init_dist(launcher: str, backend: Optional[str] = None, **dist_params: Any) 
         raise ConfigError(f"dist_params has unknown key(s) {', '.join(map(repr, unknown))}; accepted: "
                           f"backend, {', '.join(DIST_PARAM_KEYS)}.")
     if launcher not in LAUNCHERS:
-        raise ConfigError(f"--launcher {launcher!r} is not supported; use one of none, "
-                          f"{', '.join(LAUNCHERS)}.")
+        raise ConfigError(_unknown_launcher(launcher))
     if dist.is_available() and dist.is_initialized():
         return get_dist_info()
     if not dist.is_available():
