@@ -154,7 +154,8 @@ class CustomDataset(Dataset):
                     rel = osp.relpath(osp.join(root, fname), img_dir)
                     info = dict(filename=rel)
                     if ann_dir is not None:
-                        info["ann"] = dict(seg_map=rel[:len(rel) - len(img_suffix)] + seg_map_suffix)
+                        stem = rel[:len(rel) - len(img_suffix)]
+                        info["ann"] = dict(seg_map=stem + seg_map_suffix)
                     img_infos.append(info)
             img_infos.sort(key=lambda x: x["filename"])
         logger.info("Loaded %d images from %s", len(img_infos), img_dir)
@@ -235,7 +236,7 @@ class CustomDataset(Dataset):
 
     # ---------------------------------------------------------------------- evaluation
     def get_gt_seg_map_by_idx(self, index: int) -> np.ndarray:
-        """The evaluation ground truth of sample ``index`` (label_map / reduce_zero_label applied)."""
+        """The evaluation ground truth of sample ``index`` (label_map, reduce_zero_label done)."""
         results = dict(ann_info=self.get_ann_info(index))
         self.pre_pipeline(results)
         seg_path = self.sample_paths(index)[1]

@@ -76,8 +76,8 @@ class DatasetCheckReport:
         table = PrettyTable(["Index", "Class", "Pixels", "Share %", "Images"])
         table.align["Class"] = "l"
         for i, name in enumerate(self.class_names):
-            table.add_row([i, name, int(self.class_pixels[i]),
-                           f"{100.0 * self.class_pixels[i] / total:.2f}", int(self.class_images[i])])
+            share = f"{100.0 * self.class_pixels[i] / total:.2f}"
+            table.add_row([i, name, int(self.class_pixels[i]), share, int(self.class_images[i])])
         table.add_row([self.ignore_index, "(ignore_index)", self.ignore_pixels,
                        f"{100.0 * self.ignore_pixels / total:.2f}", ""])
         for value, pixels in sorted(self.bad_pixels.items()):

@@ -68,8 +68,9 @@ def test_cityscapes_pseudo_frame(mmseg_testdata):
     root = osp.join(mmseg_testdata, "pseudo_cityscapes_dataset")
     ds = build_dataset(dict(type="CityscapesDataset", data_root=root, img_dir="leftImg8bit",
                             ann_dir="gtFine", pipeline=LOAD))
-    assert ds.img_infos == [dict(filename="frankfurt_000000_000294_leftImg8bit.png",
-                                 ann=dict(seg_map="frankfurt_000000_000294_gtFine_labelTrainIds.png"))]
+    frame = "frankfurt_000000_000294"
+    assert ds.img_infos == [dict(filename=f"{frame}_leftImg8bit.png",
+                                 ann=dict(seg_map=f"{frame}_gtFine_labelTrainIds.png"))]
     train_ids = np.array(Image.open(osp.join(root, "gtFine",
                                              "frankfurt_000000_000294_gtFine_labelTrainIds.png")))
     np.testing.assert_array_equal(ds.get_gt_seg_map_by_idx(0), train_ids)

@@ -76,8 +76,8 @@ def main(argv=None) -> int:
     out_dir = args.out_dir or osp.join(voc, "SegmentationClassAug")
     in_dir = osp.join(args.aug_path, "dataset", "cls")
     if not osp.isdir(in_dir):
-        print(f"error: '{in_dir}' does not exist; AUG_PATH must be the SBD folder (benchmark_RELEASE) "
-              "that holds dataset/cls/*.mat.", file=sys.stderr)
+        print(f"error: '{in_dir}' does not exist; AUG_PATH must be the SBD folder "
+              "(benchmark_RELEASE) that holds dataset/cls/*.mat.", file=sys.stderr)
         return 2
     os.makedirs(out_dir, exist_ok=True)
     mats = sorted(f for f in os.listdir(in_dir) if f.endswith(".mat"))
