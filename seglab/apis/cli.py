@@ -127,6 +127,8 @@ def build_test_model(cfg, checkpoint: Optional[str], device: torch.device,
     from .inference import _dataset_classes, build_and_load
 
     log = logger or logging.getLogger("seglab")
+    if cfg.get("fp16") is not None:
+        log.warning("The config's fp16 setting is ignored: seglab tests in float32.")
     if cfg.get("cudnn_benchmark"):
         torch.backends.cudnn.benchmark = True
     model, meta = build_and_load(cfg, checkpoint, strict)

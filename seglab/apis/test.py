@@ -18,7 +18,6 @@ per-image lists (:func:`multi_gpu_test`) is left to the distributed issue.
 from __future__ import annotations
 
 import os
-import os.path as osp
 import tempfile
 import warnings
 from dataclasses import dataclass, field
@@ -32,8 +31,8 @@ from torch.utils.data import DataLoader, RandomSampler
 from ..datasets import prepare_batch
 from ..datasets.metrics_report import LoggerLike
 from ..errors import ConfigError
-from .evaluator import DatasetEvaluator, split_eval_kwargs
 from .batching import forward_test_batch
+from .evaluator import DatasetEvaluator, split_eval_kwargs
 from .outputs import as_label_map, dump_pickle, safe_output_path, storage_dtype
 from .progress import Progress
 
