@@ -99,16 +99,13 @@ def init_launcher(launcher: str, cfg: Config) -> bool:
     """Join the process group of a distributed launch; returns whether the run is distributed."""
     if launcher == "none":
         return False
-    from seglab import engine
-
-    init_dist = getattr(engine, "init_dist", None)
-    if init_dist is None:
+    try:
+        from seglab.engine.launch import init_dist
+    except ImportError:
         raise SeglabError(f"--launcher {launcher} is not yet supported by this seglab version; "
-                          f"train on one device with --launcher none.")
-    init_dist(launcher, **dict(cfg.get("dist_params") or {}))
-    from seglab.utils import get_dist_info
-
-    cfg.gpu_ids = list(range(get_dist_info()[1]))
+                          f"train on one device with --launcher none.") from None
+    _, world_size = init_dist(launcher, **dict(cfg.get("dist_params") or {}))
+    cfg.gpu_ids = list(range(world_size))
     return True
 
 
@@ -209,7 +206,8 @@ def train(cfg: Config, args: argparse.Namespace) -> int:
     cfg.seed = seed
     meta["seed"] = seed
     # Dumped with the seed, so that training with the dumped config repeats this run.
-    cfg.dump(osp.join(cfg.work_dir, osp.basename(args.config)))
+    if get_dist_info()[0] == 0:
+        cfg.dump(osp.join(cfg.work_dir, osp.basename(args.config)))
     meta["exp_name"] = osp.basename(args.config)
 
     model = build_segmentor(cfg.model, train_cfg=cfg.get("train_cfg"), test_cfg=cfg.get("test_cfg"))

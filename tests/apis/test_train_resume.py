@@ -5,6 +5,7 @@ iterations on a 4-image synthetic dataset, so the whole module takes a few secon
 """
 import importlib.util
 import json
+import os
 import os.path as osp
 import random
 import shutil
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from filelock import FileLock
 
 from seglab.datasets import make_synthetic_voc
 from seglab.engine import get_rng_state, set_rng_state
@@ -46,10 +48,31 @@ def restore_torch_globals():
     set_rng_state(rng)
 
 
+def shared_path(tmp_path_factory, name):
+    """A path that every pytest-xdist worker of this session sees (the workers' common basetemp)."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    return root / name
+
+
+def run_once(tmp_path_factory, name, make):
+    """``make(path)`` once per session, even with several xdist workers; returns ``path``."""
+    path = shared_path(tmp_path_factory, name)
+    done = path.with_name(name + ".done")
+    with FileLock(str(path) + ".lock"):
+        if not done.exists():
+            shutil.rmtree(path, ignore_errors=True)
+            make(path)
+            done.touch()
+    return path
+
+
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory):
-    return make_synthetic_voc(str(tmp_path_factory.mktemp("data") / "voc"), num_train=4, num_val=2,
-                              size=32, seed=3)
+    # make_synthetic_voc writes atomically and reuses an identical dataset: safe to share.
+    return make_synthetic_voc(str(shared_path(tmp_path_factory, "synthetic_voc_4x2_32px_seed3")),
+                              num_train=4, num_val=2, size=32, seed=3)
 
 
 def data_options(root):
@@ -86,14 +109,15 @@ def assert_same_training_state(a, b):
 
 @pytest.fixture(scope="module")
 def full_run(tmp_path_factory, data_root):
-    """4 uninterrupted iterations, checkpoints after 2 and 4."""
-    work_dir = tmp_path_factory.mktemp("full")
-    rng = get_rng_state()
-    det = torch.are_deterministic_algorithms_enabled()
-    assert train(work_dir, data_root, "--seed", "0", "--deterministic") == 0
-    torch.use_deterministic_algorithms(det)
-    set_rng_state(rng)
-    return work_dir
+    """4 uninterrupted iterations, checkpoints after 2 and 4 (run once for all xdist workers)."""
+    def make(work_dir):
+        rng = get_rng_state()
+        det = torch.are_deterministic_algorithms_enabled()
+        assert train(work_dir, data_root, "--seed", "0", "--deterministic") == 0
+        torch.use_deterministic_algorithms(det)
+        set_rng_state(rng)
+
+    return run_once(tmp_path_factory, "train_resume_full_run", make)
 
 
 def scramble_global_rngs():

@@ -6,6 +6,7 @@ dataset; every run is 1-4 iterations in this process.
 import importlib.util
 import json
 import logging
+import os
 import os.path as osp
 import warnings
 from pathlib import Path
@@ -38,10 +39,19 @@ def restore_torch_globals():
     set_rng_state(rng)
 
 
+def shared_path(tmp_path_factory, name):
+    """A path that every pytest-xdist worker of this session sees (the workers' common basetemp)."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    return root / name
+
+
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory):
-    return make_synthetic_voc(str(tmp_path_factory.mktemp("data") / "voc"), num_train=4, num_val=2,
-                              size=32, seed=3)
+    # make_synthetic_voc writes atomically and reuses an identical dataset: safe to share.
+    return make_synthetic_voc(str(shared_path(tmp_path_factory, "synthetic_voc_4x2_32px_seed3")),
+                              num_train=4, num_val=2, size=32, seed=3)
 
 
 def smoke_cfg(data_root, work_dir, **options):

@@ -9,6 +9,7 @@ import json
 import os
 import pickle
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from filelock import FileLock
 from PIL import Image
 
 from seglab.config import Config
@@ -37,21 +39,39 @@ def run_tool(script, *args, cwd):
     return result
 
 
+def shared_path(tmp_path_factory, name):
+    """A path that every pytest-xdist worker of this session sees (the workers' common basetemp)."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    return root / name
+
+
 @pytest.fixture(scope="module")
 def workflow(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("e2e")
-    data_root = make_synthetic_voc(str(tmp / "voc"), num_train=4, num_val=2, size=32, seed=5)
-    options = [f"data.{split}.data_root={data_root}" for split in ("train", "val", "test")]
-    work_dir = tmp / "work_dir"
-    # From another directory, with a relative config path resolved by the user's shell.
-    train = run_tool("train.py", SMOKE, "--work-dir", work_dir, "--seed", "0",
-                     "--options", *options, cwd=tmp)
-    show_dir, out = tmp / "show", tmp / "results.pkl"
-    test = run_tool("test.py", SMOKE, work_dir / "latest.pth", "--eval", "mIoU", "mDice", "mFscore",
-                    "--show-dir", show_dir, "--opacity", "0.5", "--out", out, "--work-dir", work_dir,
-                    "--device", "cpu", "--options", *options, cwd=tmp)
-    return dict(tmp=tmp, data_root=data_root, work_dir=work_dir, train=train, test=test,
-                show_dir=show_dir, out=out)
+    """Generate data, train, test: once per session, whichever xdist worker gets here first."""
+    tmp = shared_path(tmp_path_factory, "train_end_to_end")
+    paths = dict(tmp=tmp, data_root=str(tmp / "voc"), work_dir=tmp / "work_dir", show_dir=tmp / "show",
+                 out=tmp / "results.pkl", train_log=tmp / "train_console.txt",
+                 test_log=tmp / "test_console.txt")
+    done = tmp.with_name(tmp.name + ".done")
+    with FileLock(str(tmp) + ".lock"):
+        if not done.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir()
+            make_synthetic_voc(paths["data_root"], num_train=4, num_val=2, size=32, seed=5)
+            options = [f"data.{split}.data_root={paths['data_root']}" for split in ("train", "val", "test")]
+            # From another directory, as a user would: the tool finds seglab from its own location.
+            train = run_tool("train.py", SMOKE, "--work-dir", paths["work_dir"], "--seed", "0",
+                             "--options", *options, cwd=tmp)
+            paths["train_log"].write_text(train.stdout + train.stderr)
+            test = run_tool("test.py", SMOKE, paths["work_dir"] / "latest.pth", "--eval", "mIoU",
+                            "mDice", "mFscore", "--show-dir", paths["show_dir"], "--opacity", "0.5",
+                            "--out", paths["out"], "--work-dir", paths["work_dir"], "--device", "cpu",
+                            "--options", *options, cwd=tmp)
+            paths["test_log"].write_text(test.stdout + test.stderr)
+            done.touch()
+    return paths
 
 
 def direct_predictions(checkpoint, data_root, names):
@@ -108,7 +128,7 @@ def test_work_dir_files(workflow):
     assert Config.fromfile(work_dir / SMOKE.name).seed == 0
     # What the user saw on the console is what the text log holds.
     log = (work_dir / f"{stamp}.log").read_text()
-    assert "Iter [4/4]" in log and "Iter [4/4]" in workflow["train"].stderr
+    assert "Iter [4/4]" in log and "Iter [4/4]" in workflow["train_log"].read_text()
 
 
 def test_logged_metrics_equal_a_direct_computation(workflow):
@@ -139,7 +159,7 @@ def test_logged_metrics_equal_a_direct_computation(workflow):
     for key in ("aAcc", "mIoU", "mAcc", "mDice"):
         assert metric[key] == pytest.approx(expected[key], abs=1e-6), key
     assert "mFscore" in metric
-    summary = workflow["test"].stdout + workflow["test"].stderr
+    summary = workflow["test_log"].read_text()
     assert f"{expected['mIoU'] * 100:.2f}".rstrip("0").rstrip(".") in summary
 
 
@@ -160,9 +180,9 @@ def load_test_tool():
     return module
 
 
-def test_aug_test_runs_on_the_trained_checkpoint(workflow):
+def test_aug_test_runs_on_the_trained_checkpoint(workflow, tmp_path):
     """--aug-test (flip and six scales) in-process: one more subprocess would cost a torch import."""
-    out = workflow["tmp"] / "aug.pkl"
+    out = tmp_path / "aug.pkl"
     code = load_test_tool().main([str(SMOKE), str(workflow["work_dir"] / "latest.pth"), "--aug-test",
                                   "--eval", "mIoU", "--out", str(out), "--device", "cpu", "--options",
                                   f"data.test.data_root={workflow['data_root']}"])

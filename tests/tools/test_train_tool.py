@@ -8,10 +8,12 @@ import json
 import os
 import os.path as osp
 import re
+import shutil
 from pathlib import Path
 
 import pytest
 import torch
+from filelock import FileLock
 
 from seglab.config import Config
 from seglab.datasets import make_synthetic_voc
@@ -44,10 +46,31 @@ def restore_torch_globals():
     set_rng_state(rng)
 
 
+def shared_path(tmp_path_factory, name):
+    """A path that every pytest-xdist worker of this session sees (the workers' common basetemp)."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    return root / name
+
+
+def run_once(tmp_path_factory, name, make):
+    """``make(path)`` once per session, even with several xdist workers; returns ``path``."""
+    path = shared_path(tmp_path_factory, name)
+    done = path.with_name(name + ".done")
+    with FileLock(str(path) + ".lock"):
+        if not done.exists():
+            shutil.rmtree(path, ignore_errors=True)
+            make(path)
+            done.touch()
+    return path
+
+
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory):
-    return make_synthetic_voc(str(tmp_path_factory.mktemp("data") / "voc"), num_train=4, num_val=2,
-                              size=32, seed=3)
+    # make_synthetic_voc writes atomically and reuses an identical dataset: safe to share.
+    return make_synthetic_voc(str(shared_path(tmp_path_factory, "synthetic_voc_4x2_32px_seed3")),
+                              num_train=4, num_val=2, size=32, seed=3)
 
 
 def data_options(root):
@@ -57,13 +80,14 @@ def data_options(root):
 @pytest.fixture(scope="module")
 def full_run(tmp_path_factory, data_root):
     """One default run (validation on, log every 2 iterations), shared by the work-dir checks."""
-    work_dir = tmp_path_factory.mktemp("run") / "work"
-    rng = get_rng_state()
-    code = TRAIN_TOOL.main([str(SMOKE), "--work-dir", str(work_dir), "--seed", "3",
-                            "--options", *data_options(data_root), "log_config.interval=2"])
-    set_rng_state(rng)
-    assert code == 0
-    return work_dir
+    def make(work_dir):
+        rng = get_rng_state()
+        code = TRAIN_TOOL.main([str(SMOKE), "--work-dir", str(work_dir), "--seed", "3",
+                                "--options", *data_options(data_root), "log_config.interval=2"])
+        set_rng_state(rng)
+        assert code == 0
+
+    return run_once(tmp_path_factory, "train_tool_full_run", make)
 
 
 def test_work_dir_holds_config_logs_and_checkpoints(full_run, data_root):
@@ -165,7 +189,7 @@ def test_user_errors_are_one_line_without_traceback(data_root, tmp_path, capsys)
                              "--options", *data_options(data_root)])
     assert str(tmp_path / "gone.pth") in line
     line = error_of(capsys, [str(SMOKE), *wd, "--launcher", "pytorch"])
-    assert "not yet supported" in line
+    assert "torchrun" in line and "--launcher none" in line
     line = error_of(capsys, [str(SMOKE), *wd, "--options", *data_options(data_root),
                              "optimizer.type=SGDD"])
     assert "SGDD" in line and "SGD" in line
