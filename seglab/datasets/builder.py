@@ -148,7 +148,7 @@ def build_dataloader(dataset: Dataset, samples_per_gpu: int, workers_per_gpu: in
         dist: distributed run (one process per GPU).
         shuffle: shuffle the samples.
         seed: seed of the sampler, the per-sample augmentation seeds and the workers; None
-            draws one (shared by all ranks).
+            draws one shared by all ranks (0 when not shuffling).
         drop_last: drop the last incomplete batch (finite samplers only).
         pin_memory: pin batches in page-locked memory (only when CUDA is available).
         persistent_workers: keep the workers alive between iterations (when there are any).
@@ -161,9 +161,11 @@ def build_dataloader(dataset: Dataset, samples_per_gpu: int, workers_per_gpu: in
         batch_size, num_workers = samples_per_gpu, workers_per_gpu
     else:
         batch_size, num_workers = num_gpus * samples_per_gpu, num_gpus * workers_per_gpu
-    if seed is None:
-        seed = shared_random_seed()
     infinite = shuffle if infinite is None else infinite
+    if seed is None:
+        # Only a shuffled order needs a random seed; drawing it is a collective op when
+        # distributed, so a fixed-order (test) loader must not draw one.
+        seed = shared_random_seed() if shuffle else 0
 
     generator = torch.Generator()
     generator.manual_seed(seed)  # DataLoader's worker base seed: keep it off the global RNG

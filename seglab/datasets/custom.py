@@ -21,7 +21,7 @@ from ..errors import ConfigError, DatasetError, SeglabError
 from ..registry import DATASETS, TRANSFORMS, build_from_cfg
 from .label_check import (BinaryMaskWarner, check_label_values, require_file,
                           size_mismatch_message)
-from .metrics_report import num_classes_or_raise, print_log, summarize_metrics
+from .metrics_report import num_classes_or_raise, summarize_metrics
 from .sample_loading import (add_sample_note, build_compose, load_failure_message, run_loading,
                              split_loading)
 
@@ -79,6 +79,12 @@ class CustomDataset(Dataset):
         if file_client_args is not None and dict(file_client_args).get("backend", "disk") != "disk":
             raise ConfigError(f"file_client_args={dict(file_client_args)!r}: seglab reads files "
                               "from the local disk only; remove file_client_args.")
+        for key, value in (("img_dir", img_dir), ("ann_dir", ann_dir)):
+            if isinstance(value, (list, tuple)):
+                raise DatasetError(
+                    f"{type(self).__name__} got a list {key}={list(value)!r}; lists of folders "
+                    "(as in the VOC aug configs) are handled by build_dataset(cfg), which builds "
+                    "one dataset per entry and concatenates them.")
         self.pipeline_cfg = list(pipeline)
         self.pipeline = build_compose(self.pipeline_cfg)
         # The same transform objects, in two parts: the sample is checked between them.

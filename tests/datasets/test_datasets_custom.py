@@ -187,3 +187,8 @@ def test_unknown_key_and_remote_backend_are_refused(mmseg_testdata):
         build_dataset(cfg)
     with pytest.raises(ConfigError, match="local disk"):
         pseudo(mmseg_testdata, file_client_args=dict(backend="petrel"))
+
+
+def test_list_of_folders_points_to_build_dataset(mmseg_testdata):
+    with pytest.raises(DatasetError, match="handled by build_dataset"):
+        pseudo(mmseg_testdata, ann_dir=["a", "b"])
