@@ -62,7 +62,12 @@ def all_gather_object(obj: Any) -> List[Any]:
 
 
 def barrier() -> None:
-    if is_distributed():
+    """Wait for all ranks (no-op without a process group)."""
+    if not is_distributed():
+        return
+    if dist.get_backend() == "nccl":  # name the GPU, or NCCL guesses one and warns
+        dist.barrier(device_ids=[torch.cuda.current_device()])
+    else:
         dist.barrier()
 
 

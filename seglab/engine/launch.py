@@ -232,8 +232,8 @@ def init_dist(launcher: str, backend: Optional[str] = None, **dist_params: Any) 
     rank, world_size, local_rank = int(env["RANK"]), int(env["WORLD_SIZE"]), int(env["LOCAL_RANK"])
     backend = resolve_backend(backend, warn=rank == 0)  # one warning per job, not per process
     _set_cuda_device(local_rank, backend)
-    kwargs: Dict[str, Any] = dict(backend=backend, init_method=dist_params.get("init_method") or "env://",
-                                  rank=rank, world_size=world_size)
+    kwargs: Dict[str, Any] = dict(backend=backend, rank=rank, world_size=world_size,
+                                  init_method=dist_params.get("init_method") or "env://")
     timeout = _timeout(dist_params.get("timeout"))
     if timeout is not None:
         kwargs["timeout"] = timeout
