@@ -193,8 +193,8 @@ def train(cfg: Config, args: argparse.Namespace) -> int:
     saved_seed = resume_seed(cfg)
     if saved_seed is not None:
         if seed is not None and seed != saved_seed:
-            logger.warning(f"The seed {seed} differs from the seed {saved_seed} of the resumed run: the "
-                           f"data order will not continue the original run.")
+            logger.warning(f"The seed {seed} differs from the seed {saved_seed} of the resumed run: "
+                           f"the data order will not continue the original run.")
         elif seed is None:
             seed = int(saved_seed)
             logger.info(f"Using the seed {seed} of the resumed run.")

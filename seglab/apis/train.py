@@ -90,7 +90,7 @@ def _split_workflow(workflow: Optional[Workflow], logger: logging.Logger) -> Lis
 
 def _make_evaluate_fn(cfg: Mapping[str, Any], distributed: bool, device: torch.device,
                       logger: logging.Logger) -> Optional[Callable[[nn.Module], Mapping[str, Any]]]:
-    """``evaluate_fn(model) -> metrics`` over ``cfg.data.val``, for the EvalHook (None: no evaluation)."""
+    """``evaluate_fn(model) -> metrics`` over ``cfg.data.val`` for the EvalHook (None: no evaluation)."""
     eval_cfg = cfg.get("evaluation")
     if eval_cfg is None:
         return None

@@ -60,7 +60,8 @@ def workflow(tmp_path_factory):
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir()
             make_synthetic_voc(paths["data_root"], num_train=4, num_val=2, size=32, seed=5)
-            options = [f"data.{split}.data_root={paths['data_root']}" for split in ("train", "val", "test")]
+            options = [f"data.{split}.data_root={paths['data_root']}"
+                       for split in ("train", "val", "test")]
             # From another directory, as a user would: the tool finds seglab from its own location.
             train = run_tool("train.py", SMOKE, "--work-dir", paths["work_dir"], "--seed", "0",
                              "--options", *options, cwd=tmp)
