@@ -13,6 +13,7 @@ _EXPORTS = {
     "evaluate_segmentor": ".test", "single_gpu_test": ".test", "multi_gpu_test": ".test",
     "run_test": ".test",
     "train_segmentor": ".train", "init_random_seed": ".train", "set_random_seed": ".train",
+    "get_root_logger": "..engine",
 }
 
 

@@ -151,3 +151,15 @@ def test_aug_test_and_format_only(tool, files, tmp_path):
     single = run_test(tiny_model(), build_test_loader(single_cfg)[1], keep_predictions=True,
                       logger="silent").predictions
     assert (preds[0] != single[0]).any()
+
+
+def test_syncbn_config_tests_in_one_process(tool, files, tmp_path):
+    """MMSeg's SyncBN configs load the same checkpoint and give the BN results."""
+    out = tmp_path / "syncbn.pkl"
+    sync = ["model.backbone.norm_cfg.type=SyncBN", "model.decode_head.norm_cfg.type=SyncBN"]
+    assert tool.main([files["config"], files["checkpoint"], "--out", str(out),
+                      "--device", "cpu", "--options", *sync]) == 0
+    with open(out, "rb") as f:
+        saved = pickle.load(f)
+    for pred, ref in zip(saved, _reference(files["config"]).predictions):
+        np.testing.assert_array_equal(pred, ref)
