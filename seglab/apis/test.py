@@ -88,8 +88,8 @@ def iter_predictions(model: nn.Module, data_loader: DataLoader,
 
     Predictions are what the segmentor's test forward returns (one (H, W) label map per image,
     at its original size); samples of different sizes in one batch go through the network in
-    same-size groups, so the results equal those of batch size 1. Only the forward runs under ``torch.inference_mode``; the caller's
-    code between batches runs in the normal grad mode.
+    same-size groups, so the results equal those of batch size 1. Only the forward runs under
+    ``torch.inference_mode``; the caller's code between batches runs in the normal grad mode.
 
     Args:
         model: a segmentor (or a DataParallel/DDP wrapper); switched to eval mode.
