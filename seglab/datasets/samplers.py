@@ -86,7 +86,8 @@ class InfiniteSampler(Sampler):
     stream, i.e. a seed for the sample's global position.
 
     ``len(sampler)`` is the number of samples of one epoch on this rank (for logging); iterating
-    never stops.
+    never stops. Every ``iter()`` starts at the position set by :meth:`set_epoch` and
+    :meth:`skip` (a training loop calls it once).
 
     Args:
         dataset: anything with ``__len__``.
