@@ -11,9 +11,12 @@ and consumes each batch at once, so nothing per image is kept unless asked for (
 :func:`single_gpu_test`'s list). The dataset index of every prediction comes from the loader's
 own (deterministic) batch sampler, and the ground truth from ``dataset.get_gt_seg_map_by_idx``.
 
-Distributed testing: with a :class:`~seglab.datasets.DistributedSampler` each rank iterates its
-shard and :func:`evaluate_segmentor` sums the counts over ranks (``all_reduce``); gathering
-per-image lists (:func:`multi_gpu_test`) is left to the distributed issue.
+Distributed testing (``tools/dist_test.sh``): with a :class:`~seglab.datasets.DistributedSampler`
+each rank iterates its own shard (no padding, so no image is counted twice), the metric counts are
+summed over ranks (``all_reduce``) so every rank gets the single-process numbers, and per-image
+results (``--out``, :func:`multi_gpu_test`) are brought to rank 0 in dataset order by
+:func:`seglab.engine.dist.collect_results`, through a temporary folder or the process group
+(``gpu_collect``). Overlays (``--show-dir``) are written by the rank that predicted them.
 """
 from __future__ import annotations
 
@@ -21,101 +24,23 @@ import os
 import tempfile
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, RandomSampler
+from torch.utils.data import DataLoader
 
-from ..datasets import prepare_batch
 from ..datasets.metrics_report import LoggerLike
+from ..engine.dist import all_gather_object, collect_results
 from ..errors import ConfigError
-from .batching import forward_test_batch
+from ..utils import is_main_process
 from .evaluator import DatasetEvaluator, split_eval_kwargs
 from .outputs import as_label_map, dump_pickle, safe_output_path, storage_dtype
+# The loop's names stay importable from here (seglab.apis.test.iter_predictions, ...).
+from .predict_loop import (first_aug_metas, is_sharded, iter_predictions,  # noqa: F401
+                           loader_batch_indices, model_device, unwrap_model)
 from .progress import Progress
-
-Batch = Tuple[List[int], List[Any], List[dict]]
-
-
-def unwrap_model(model: nn.Module) -> nn.Module:
-    """The segmentor inside a DataParallel / DistributedDataParallel wrapper."""
-    return model.module if hasattr(model, "module") and isinstance(model.module, nn.Module) \
-        else model
-
-
-def model_device(model: nn.Module) -> torch.device:
-    """The device of the model's first parameter (CPU for a model without parameters)."""
-    for tensor in model.parameters():
-        return tensor.device
-    return torch.device("cpu")
-
-
-def loader_batch_indices(data_loader: DataLoader) -> List[List[int]]:
-    """The dataset indices of every batch the loader will yield, in order.
-
-    The loader's batch sampler is iterated once more; this is exact for deterministic samplers
-    (sequential, or :class:`~seglab.datasets.DistributedSampler` whose order depends only on its
-    seed and epoch), which testing requires.
-
-    Raises:
-        ConfigError: a random or infinite sampler, or a loader without automatic batching.
-    """
-    sampler = getattr(data_loader, "sampler", None)
-    batch_sampler = getattr(data_loader, "batch_sampler", None)
-    if batch_sampler is None:
-        raise ConfigError("The test DataLoader must batch samples itself (batch_size set, "
-                          "batch_size=None is not supported).")
-    if isinstance(sampler, RandomSampler) or type(sampler).__name__ == "InfiniteSampler":
-        raise ConfigError(f"The test DataLoader uses a {type(sampler).__name__}: testing needs a "
-                          "finite sampler in a fixed order (shuffle=False), so that every "
-                          "prediction is matched with its ground truth exactly once.")
-    return [[int(i) for i in batch] for batch in batch_sampler]
-
-
-def first_aug_metas(img_metas: Sequence) -> List[dict]:
-    """The metas of the first augmentation (the original image) of a collated test batch."""
-    if img_metas and isinstance(img_metas[0], (list, tuple)):
-        return list(img_metas[0])
-    return list(img_metas)
-
-
-def iter_predictions(model: nn.Module, data_loader: DataLoader,
-                     device: Optional[Union[str, torch.device]] = None,
-                     progress: Optional[Progress] = None) -> Iterator[Batch]:
-    """Run the model over the loader; yield ``(dataset indices, predictions, metas)`` per batch.
-
-    Predictions are what the segmentor's test forward returns (one (H, W) label map per image,
-    at its original size); samples of different sizes in one batch go through the network in
-    same-size groups, so the results equal those of batch size 1. Only the forward runs under
-    ``torch.inference_mode``; the caller's code between batches runs in the normal grad mode.
-
-    Args:
-        model: a segmentor (or a DataParallel/DDP wrapper); switched to eval mode.
-        data_loader: a test loader (see :func:`loader_batch_indices`).
-        device: where to run; default: the model's device.
-        progress: updated after each batch.
-    """
-    indices = loader_batch_indices(data_loader)
-    if len(indices) != len(data_loader):
-        raise ConfigError(f"The test DataLoader yields {len(data_loader)} batches but its batch "
-                          f"sampler {len(indices)}; use a plain DataLoader over the dataset.")
-    device = torch.device(device) if device is not None else model_device(model)
-    model.eval()
-    for batch_indices, batch in zip(indices, data_loader):
-        with torch.inference_mode():
-            batch = prepare_batch(batch, device)
-            preds = forward_test_batch(model, batch)
-        metas = first_aug_metas(batch.get("img_metas", []))
-        if len(preds) != len(batch_indices):
-            raise RuntimeError(
-                f"The model returned {len(preds)} predictions for a batch of "
-                f"{len(batch_indices)} samples (indices {batch_indices}); a test pipeline must "
-                "not drop samples.")
-        yield batch_indices, list(preds), metas
-        if progress is not None:
-            progress.update(len(batch_indices))
 
 
 def _palette(model: nn.Module, dataset) -> Any:
@@ -190,8 +115,15 @@ def run_test(model: nn.Module, data_loader: DataLoader,
              show: bool = False, show_dir: Optional[str] = None, opacity: float = 0.5,
              keep_predictions: bool = False, out_file: Optional[str] = None,
              format_only: bool = False, format_args: Optional[Mapping[str, Any]] = None,
-             eval_kwargs: Optional[Mapping[str, Any]] = None) -> RunOutputs:
+             eval_kwargs: Optional[Mapping[str, Any]] = None, tmpdir: Optional[str] = None,
+             gpu_collect: bool = False) -> RunOutputs:
     """One pass over the test set doing everything ``tools/test.py`` asks for.
+
+    In a process group with a sharded loader (:func:`is_sharded`; every rank must call this),
+    each rank runs its shard: metrics are summed over ranks and equal the single-process ones on
+    every rank; overlays and ``format_only`` files are written by the rank that predicted them;
+    the kept predictions (and ``out_file``, written by rank 0) are gathered on rank 0 in dataset
+    order. The tables are printed and the progress shown by rank 0 only.
 
     Args:
         model: the segmentor (eval mode is set).
@@ -207,11 +139,16 @@ def run_test(model: nn.Module, data_loader: DataLoader,
         format_only: write the predictions with ``dataset.format_results(..., **format_args)``.
         format_args: e.g. ``dict(imgfile_prefix='results/')``.
         eval_kwargs: metric options (``nan_to_num``, ``beta``).
+        tmpdir: distributed: the folder (shared by all nodes) through which rank 0 gathers the
+            kept predictions; default: the system temp dir (one node).
+        gpu_collect: distributed: gather them through the process group instead of files.
 
     Returns:
-        :class:`RunOutputs`.
+        :class:`RunOutputs`; distributed: ``predictions`` and ``files`` are complete on rank 0
+        and None / empty on the other ranks, ``num_images`` counts all ranks.
     """
     dataset = data_loader.dataset
+    sharded = is_sharded(data_loader)
     evaluator = None
     if metric:
         evaluator = DatasetEvaluator(dataset, metric, **split_eval_kwargs(eval_kwargs or {}))
@@ -221,6 +158,8 @@ def run_test(model: nn.Module, data_loader: DataLoader,
     keep = keep_predictions or out_file is not None
     dtype = storage_dtype(_num_classes(model, dataset)) if keep else None
     outputs = RunOutputs(predictions=[] if keep else None)
+    kept_indices: List[int] = []
+    file_batches: List[Tuple[int, List[str]]] = []
     training = model.training
     progress = Progress(len(dataset), logger=logger)
     try:
@@ -232,17 +171,34 @@ def run_test(model: nn.Module, data_loader: DataLoader,
                     painter(index, pred, meta)
             if keep:
                 outputs.predictions.extend(as_label_map(p, dtype) for p in preds)
+                kept_indices.extend(indices)
             if format_only:
-                outputs.files.extend(dataset.format_results(preds, indices=indices,
-                                                            **dict(format_args or {})))
+                written = list(dataset.format_results(preds, indices=indices,
+                                                      **dict(format_args or {})))
+                outputs.files.extend(written)
+                file_batches.append((min(indices), written))
             outputs.num_images += len(indices)
     finally:
         progress.close()
         model.train(training)
+    main = is_main_process() or not sharded
+    if sharded:
+        outputs.num_images = len(dataset)  # the shards cover the dataset exactly once
+        if keep:
+            outputs.predictions = collect_results(outputs.predictions, len(dataset),
+                                                  tmpdir=tmpdir, gpu_collect=gpu_collect,
+                                                  indices=kept_indices)
+        if format_only:
+            # format_results may write any number of files per batch: order them by the first
+            # dataset index of the batch that wrote them.
+            parts = all_gather_object(file_batches)
+            outputs.files = [name for _, names in sorted(b for part in parts for b in part)
+                             for name in names] if is_main_process() else []
     if evaluator is not None:
-        evaluator.all_reduce()
-        outputs.metrics = evaluator.summarize(logger)
-    if out_file is not None:
+        if sharded:
+            evaluator.all_reduce()
+        outputs.metrics = evaluator.summarize(logger if main else "silent")
+    if out_file is not None and is_main_process():
         dump_pickle(outputs.predictions, out_file)
     return outputs
 
@@ -284,6 +240,44 @@ def _np2tmp(array: np.ndarray, tmpdir: str) -> str:
     return path
 
 
+def _per_image_results(model: nn.Module, data_loader: DataLoader, painter: Optional[OverlayWriter],
+                       efficient_test: bool, pre_eval: bool, format_only: bool,
+                       format_args: Mapping[str, Any]) -> Tuple[list, List[int]]:
+    """This process's per-image results (see :func:`single_gpu_test`) and their dataset indices."""
+    if [efficient_test, pre_eval, format_only].count(True) > 1:
+        raise ValueError("efficient_test, pre_eval and format_only are mutually exclusive; set "
+                         "at most one of them.")
+    if efficient_test:
+        warnings.warn("efficient_test is deprecated: pre_eval=True (or evaluate_segmentor) "
+                      "evaluates with constant memory.", DeprecationWarning, stacklevel=3)
+        os.makedirs(".efficient_test", exist_ok=True)
+    dataset = data_loader.dataset
+    results: list = []
+    result_indices: List[int] = []
+    training = model.training
+    progress = Progress(len(dataset))
+    try:
+        for indices, preds, metas in iter_predictions(model, data_loader, None, progress):
+            if painter is not None:
+                for index, pred, meta in zip(indices, preds, metas):
+                    painter(index, pred, meta)
+            if efficient_test:
+                preds = [_np2tmp(np.asarray(p), ".efficient_test") for p in preds]
+            if format_only:
+                preds = dataset.format_results(preds, indices=indices, **dict(format_args))
+            if pre_eval:
+                preds = dataset.pre_eval(preds, indices=indices)
+            if len(preds) != len(indices):
+                raise RuntimeError(f"Got {len(preds)} results for the {len(indices)} images "
+                                   f"{indices}; expected one per image.")
+            results.extend(preds)
+            result_indices.extend(indices)
+    finally:
+        progress.close()
+        model.train(training)
+    return results, result_indices
+
+
 def single_gpu_test(model: nn.Module, data_loader: DataLoader, show: bool = False,
                     out_dir: Optional[str] = None, efficient_test: bool = False,
                     opacity: float = 0.5, pre_eval: bool = False, format_only: bool = False,
@@ -306,52 +300,48 @@ def single_gpu_test(model: nn.Module, data_loader: DataLoader, show: bool = Fals
         One entry per image in dataset order: the label map, its ``.npy`` path, its pre-eval
         areas or its result file (for streaming metrics use :func:`evaluate_segmentor`).
     """
-    if [efficient_test, pre_eval, format_only].count(True) > 1:
-        raise ValueError("efficient_test, pre_eval and format_only are mutually exclusive; set "
-                         "at most one of them.")
-    if efficient_test:
-        warnings.warn("efficient_test is deprecated: pre_eval=True (or evaluate_segmentor) "
-                      "evaluates with constant memory.", DeprecationWarning, stacklevel=2)
-        os.makedirs(".efficient_test", exist_ok=True)
-    dataset = data_loader.dataset
-    painter = OverlayWriter(out_dir, show, _palette(model, dataset), opacity) \
+    painter = OverlayWriter(out_dir, show, _palette(model, data_loader.dataset), opacity) \
         if show or out_dir else None
-    results: list = []
-    training = model.training
-    progress = Progress(len(dataset))
-    try:
-        for indices, preds, metas in iter_predictions(model, data_loader, None, progress):
-            if painter is not None:
-                for index, pred, meta in zip(indices, preds, metas):
-                    painter(index, pred, meta)
-            if efficient_test:
-                preds = [_np2tmp(np.asarray(p), ".efficient_test") for p in preds]
-            if format_only:
-                preds = dataset.format_results(preds, indices=indices, **dict(format_args))
-            if pre_eval:
-                preds = dataset.pre_eval(preds, indices=indices)
-            results.extend(preds)
-    finally:
-        progress.close()
-        model.train(training)
+    results, _ = _per_image_results(model, data_loader, painter, efficient_test, pre_eval,
+                                    format_only, format_args)
     return results
 
 
 def multi_gpu_test(model: nn.Module, data_loader: DataLoader, tmpdir: Optional[str] = None,
                    gpu_collect: bool = False, efficient_test: bool = False,
                    pre_eval: bool = False, format_only: bool = False,
-                   format_args: Mapping[str, Any] = {}) -> list:
-    """MMSegmentation 0.x ``multi_gpu_test``: not available yet.
+                   format_args: Mapping[str, Any] = {}) -> Optional[list]:
+    """MMSegmentation 0.x ``multi_gpu_test``: every rank tests its shard, rank 0 gets all results.
 
-    Streaming metrics already work across ranks through :func:`evaluate_segmentor` (sharded
-    sampler + ``all_reduce``); gathering per-image lists in dataset order belongs to the
-    distributed-testing issue (``DistributedSampler.restore_order`` is the building block).
+    Every rank of the process group must call it. The per-image results of all ranks are
+    gathered on rank 0 in dataset order, each image once (the sampler's padding, if any, is
+    dropped), through pickles in ``tmpdir`` or, with ``gpu_collect``, through the process group.
+    Without a process group (or with a loader that is not sharded) it is
+    :func:`single_gpu_test`. For metrics, :func:`evaluate_segmentor` is cheaper: it sums
+    per-class counts over ranks instead of gathering images.
+
+    Args:
+        model: the segmentor (or its DDP wrapper).
+        data_loader: a loader over this rank's shard (``DistributedSampler``, fixed order).
+        tmpdir: a folder that all ranks share (all nodes, for a multi-node run); default: the
+            system temp dir, enough on one node.
+        gpu_collect: gather through the process group (``all``/``gather_object``) instead.
+        efficient_test: deprecated: results are ``.npy`` file names.
+        pre_eval: results are ``dataset.pre_eval`` 4-tuples of per-class areas.
+        format_only: results are the files of ``dataset.format_results(**format_args)``.
+        format_args: arguments of ``format_results``.
+
+    Returns:
+        On rank 0 the ``len(dataset)`` results in dataset order; None on the other ranks.
     """
-    raise NotImplementedError(
-        "multi_gpu_test (gathering per-image results over processes) is not supported yet; use "
-        "evaluate_segmentor for metrics in a process group, or test on one process "
-        "(--launcher none).")
+    results, indices = _per_image_results(model, data_loader, None, efficient_test, pre_eval,
+                                          format_only, format_args)
+    if not is_sharded(data_loader, allow_padding=True):
+        return results if is_main_process() else None
+    return collect_results(results, len(data_loader.dataset), tmpdir=tmpdir,
+                           gpu_collect=gpu_collect, indices=indices)
 
 
 __all__ = ["evaluate_segmentor", "single_gpu_test", "multi_gpu_test", "run_test",
-           "iter_predictions", "loader_batch_indices", "RunOutputs", "OverlayWriter"]
+           "iter_predictions", "loader_batch_indices", "is_sharded", "RunOutputs",
+           "OverlayWriter"]
