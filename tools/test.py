@@ -5,9 +5,13 @@ Usage:
         [--show-dir DIR] [--opacity 0.5] [--out results.pkl] [--format-only
         --eval-options imgfile_prefix=DIR] [--aug-test] [--batch-size N] [--device cpu]
         [--work-dir DIR] [--options k=v ...]
+    tools/dist_test.sh CONFIG CHECKPOINT GPUS [same arguments] [--gpu-collect] [--tmpdir DIR]
 
 Metrics stream: each prediction becomes per-class counts at once, so memory does not grow with
-the number of test images (unless --out keeps the predictions).
+the number of test images (unless --out keeps the predictions). Under a launcher
+(``--launcher pytorch``, as dist_test.sh passes) every process tests its shard of the dataset:
+the metrics are summed over processes and equal a one-process run, rank 0 writes --out in
+dataset order and the json, each process paints its own images under --show-dir.
 """
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ import time
 # Run from a source checkout without installing seglab.
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from seglab.apis.cli import run_tool  # noqa: E402
+from seglab.apis.cli import run_tool, same_on_every_rank  # noqa: E402
 from seglab.config import DictAction, add_cfg_options_args  # noqa: E402
 from seglab.errors import ConfigError  # noqa: E402
 
@@ -48,8 +52,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--device", default=None,
                         help="cpu, cuda or cuda:N (default: cuda when available, else cpu)")
     parser.add_argument("--gpu-id", type=int, default=0, help="GPU to use with --device cuda")
-    parser.add_argument("--gpu-collect", action="store_true", help="(distributed; unused)")
-    parser.add_argument("--tmpdir", help="(distributed; unused)")
+    parser.add_argument("--gpu-collect", action="store_true", help="distributed --out: gather "
+                        "the predictions through the process group instead of temporary files")
+    parser.add_argument("--tmpdir", help="distributed --out: folder for the per-process result "
+                        "files (must be shared by all nodes of a multi-node run)")
     add_cfg_options_args(parser)
     parser.add_argument("--eval-options", nargs="+", action=DictAction, default=None,
                         metavar="KEY=VALUE", help="options of the evaluation / format_results, "
@@ -84,50 +90,96 @@ def check_args(args: argparse.Namespace) -> None:
         raise ConfigError(f"--opacity {args.opacity}: must be in (0, 1].")
     if args.batch_size is not None and args.batch_size < 1:
         raise ConfigError(f"--batch-size {args.batch_size}: must be >= 1.")
-    if args.launcher != "none":
-        raise ConfigError(f"--launcher {args.launcher}: distributed testing is not supported "
-                          "yet; run with --launcher none (one process).")
+    if args.launcher != "none" and args.show:
+        raise ConfigError("--show opens a window in every process of a distributed test; use "
+                          "--show-dir DIR (each process writes its images there) or test on one "
+                          "process (tools/test.py without --launcher).")
     if args.show:
         from seglab.visualization import require_display
 
         require_display()  # before loading anything
 
 
+def init_launcher(args: argparse.Namespace, cfg) -> "torch.device":
+    """Join the process group of a distributed launch; the device this process tests on.
+
+    Backend: the config's ``dist_params`` (NCCL on a machine without CUDA becomes gloo), gloo
+    when ``--device cpu``. Device: ``--device`` if given, else this process's GPU under NCCL
+    (set from LOCAL_RANK by ``init_dist``) and the CPU under gloo.
+    """
+    import torch
+    import torch.distributed as dist
+
+    from seglab.apis.cli import resolve_device
+    from seglab.engine.launch import init_dist
+
+    dist_params = dict(cfg.get("dist_params") or {})
+    if args.device is not None and args.device.startswith("cpu"):
+        dist_params["backend"] = "gloo"  # NCCL cannot reduce CPU tensors
+    init_dist(args.launcher, **dist_params)
+    if args.device is not None:
+        return resolve_device(args.device, int(os.environ.get("LOCAL_RANK", 0)))
+    if dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
-    check_args(args)
+    with same_on_every_rank():
+        check_args(args)
+    code = test(args)
+    if args.launcher != "none":
+        # Only after success: a failing rank just exits, and torchrun stops the others.
+        from seglab.engine.launch import destroy_dist
 
+        destroy_dist()
+    return code
+
+
+def test(args: argparse.Namespace) -> int:
+    """Everything after argument checking: config, process group, data, model, the test run."""
     from seglab.apis.cli import (build_test_loader, build_test_model, dump_json,
                                  prepare_test_config, resolve_device)
     from seglab.apis.evaluator import split_eval_kwargs
     from seglab.apis.test import run_test
     from seglab.config import Config
     from seglab.engine import get_root_logger
+    from seglab.utils import get_dist_info
 
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    prepare_test_config(cfg, aug_test=args.aug_test)
-    logger = get_root_logger(log_level=cfg.get("log_level", "INFO"))
-    eval_kwargs = dict(args.eval_options or {})
-    format_args = None
-    if args.format_only:
-        format_args = eval_kwargs
-        os.makedirs(eval_kwargs["imgfile_prefix"], exist_ok=True)
-        metric_kwargs = {}
+    with same_on_every_rank():
+        cfg = Config.fromfile(args.config)
+        if args.cfg_options:
+            cfg.merge_from_dict(args.cfg_options)
+        prepare_test_config(cfg, aug_test=args.aug_test)
+        eval_kwargs = dict(args.eval_options or {})
+        format_args = None
+        if args.format_only:
+            format_args = eval_kwargs
+            os.makedirs(eval_kwargs["imgfile_prefix"], exist_ok=True)
+            metric_kwargs = {}
+        else:
+            metric_kwargs = split_eval_kwargs(eval_kwargs)
+    # Before the model is built: SyncBN layers pick their implementation from the process group.
+    if args.launcher != "none":
+        device = init_launcher(args, cfg)
     else:
-        metric_kwargs = split_eval_kwargs(eval_kwargs)
-    device = resolve_device(args.device, args.gpu_id)
+        device = resolve_device(args.device, args.gpu_id)
+    rank, world_size = get_dist_info()
+    logger = get_root_logger(log_level=cfg.get("log_level", "INFO"))  # rank 0 logs, others: errors
 
     dataset, loader = build_test_loader(cfg, args.batch_size)
+    # The bare segmentor, not DDP: a test forward needs no gradient or buffer synchronisation.
     model = build_test_model(cfg, args.checkpoint, device, dataset, strict=True, logger=logger)
-    logger.info(f"Testing {len(dataset)} images on {device} with batch size "
-                f"{loader.batch_size}")
+    where = f"{world_size} processes ({device.type})" if world_size > 1 else str(device)
+    logger.info(f"Testing {len(dataset)} images on {where} with batch size "
+                f"{loader.batch_size}{' per process' if world_size > 1 else ''}")
 
     outputs = run_test(model, loader, metric=args.eval, device=device, logger=None,
                        show=args.show, show_dir=args.show_dir, opacity=args.opacity,
                        out_file=args.out, format_only=args.format_only,
-                       format_args=format_args, eval_kwargs=metric_kwargs)
+                       format_args=format_args, eval_kwargs=metric_kwargs,
+                       tmpdir=args.tmpdir, gpu_collect=args.gpu_collect)
     if args.out:
         logger.info(f"Wrote the predictions of {outputs.num_images} images to {args.out}")
     if args.show_dir:
@@ -135,7 +187,7 @@ def main(argv=None) -> int:
     if args.format_only:
         logger.info(f"Wrote {len(outputs.files)} result files to "
                     f"{eval_kwargs['imgfile_prefix']}")
-    if args.eval and args.work_dir is not None:
+    if args.eval and args.work_dir is not None and rank == 0:
         timestamp = time.strftime("%Y%m%d_%H%M%S", time.localtime())
         json_file = osp.join(args.work_dir, f"eval_{timestamp}.json")
         dump_json(dict(config=args.config, metric=outputs.metrics), json_file)

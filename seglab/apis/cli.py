@@ -9,8 +9,10 @@ checkpoint's meta when present, else from the dataset.
 from __future__ import annotations
 
 import logging
+import os
 import sys
-from typing import Any, Callable, Mapping, Optional, Sequence, Tuple
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Mapping, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -21,18 +23,58 @@ from ..errors import ConfigError, SeglabError
 AUG_TEST_RATIOS = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
 
 
+def launch_rank() -> Tuple[int, int]:
+    """(rank, world size) of this process in its launch: from the process group once it
+    exists, before that from the launcher's ``RANK`` / ``WORLD_SIZE``; (0, 1) otherwise."""
+    from ..utils import get_dist_info, is_distributed
+
+    if is_distributed():
+        return get_dist_info()
+    try:
+        return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    except ValueError:
+        return 0, 1
+
+
+@contextmanager
+def same_on_every_rank() -> Iterator[None]:
+    """Marks the seglab errors raised inside as ones every rank of a launch raises alike
+    (argument and config checks), so that :func:`run_tool` shows them once, from rank 0."""
+    try:
+        yield
+    except SeglabError as err:
+        err.same_on_every_rank = True
+        raise
+
+
 def run_tool(main: Callable[[Optional[Sequence[str]]], int],
              argv: Optional[Sequence[str]] = None) -> int:
     """Run a tool's ``main``; a user mistake prints ``error: <message>`` and returns 2.
 
     seglab's errors (config, dataset, checkpoint, unknown type or metric, no display) carry a
-    message that says what to fix; a traceback would only bury it.
+    message that says what to fix; a traceback would only bury it. In a multi-process launch
+    the message names the rank that raised it (``error: [rank 1] ...``), except for errors
+    marked :func:`same_on_every_rank`, which only rank 0 prints; a rank whose collective fails
+    because another rank died prints one note, not a second traceback, and returns 1.
     """
+    from ..engine.dist import PEER_FAILURE_NOTE, is_peer_failure
+
     try:
         return main(argv)
     except SeglabError as e:
-        print(f"error: {e}", file=sys.stderr)
+        rank, world_size = launch_rank()
+        if world_size > 1 and getattr(e, "same_on_every_rank", False):
+            if rank == 0:
+                print(f"error: {e}", file=sys.stderr)
+        else:
+            tag = f"[rank {rank}] " if world_size > 1 else ""
+            print(f"error: {tag}{e}", file=sys.stderr)
         return 2
+    except RuntimeError as e:
+        if not is_peer_failure(e):
+            raise
+        print(f"note: [rank {launch_rank()[0]}] {PEER_FAILURE_NOTE}", file=sys.stderr)
+        return 1
 
 
 def resolve_device(name: Optional[str] = None, gpu_id: int = 0) -> torch.device:

@@ -20,7 +20,14 @@ import torch.distributed as dist
 from ..utils import atomic_open, get_dist_info, is_distributed
 
 __all__ = ["dist_device", "all_reduce_dict", "all_gather_object", "barrier", "broadcast_object",
-           "collect_results", "interleave_results"]
+           "collect_results", "interleave_results", "is_peer_failure", "PEER_FAILURE_NOTE"]
+
+# How the backends report a collective whose peer process is gone (gloo: the TCP pair closed;
+# NCCL: the communicator was aborted by the watchdog).
+_PEER_GONE_MARKERS = ("connection closed by peer", "connection reset by peer", "broken pipe",
+                      "remote worker crashing", "communicator was aborted")
+PEER_FAILURE_NOTE = ("stopped because another process of this job failed; its error is shown "
+                     "above (or in its node's log)")
 
 
 def dist_device() -> torch.device:
@@ -28,6 +35,20 @@ def dist_device() -> torch.device:
     if is_distributed() and dist.get_backend() == "nccl":
         return torch.device("cuda", torch.cuda.current_device())
     return torch.device("cpu")
+
+
+def is_peer_failure(err: BaseException) -> bool:
+    """Whether ``err`` is a collective that failed because another rank died (not a fault of
+    this rank), so a tool can stop with one short note instead of a second traceback.
+
+    Only meaningful in a process group; the markers are the gloo and NCCL messages.
+    """
+    if not isinstance(err, RuntimeError) or not is_distributed():
+        return False
+    if isinstance(err, dist.DistNetworkError):
+        return True
+    text = str(err).lower()
+    return any(marker in text for marker in _PEER_GONE_MARKERS)
 
 
 def all_reduce_dict(values: Mapping[str, float], op: str = "mean") -> Dict[str, float]:

@@ -26,8 +26,8 @@ import torch.distributed as dist
 from ..errors import ConfigError
 from ..utils import get_dist_info
 
-__all__ = ["LAUNCHERS", "init_dist", "launcher_env", "resolve_backend", "first_slurm_host",
-           "port_is_free", "find_free_port"]
+__all__ = ["LAUNCHERS", "init_dist", "destroy_dist", "launcher_env", "resolve_backend",
+           "first_slurm_host", "port_is_free", "find_free_port"]
 
 LAUNCHERS = ("pytorch", "slurm", "mpi")
 DEFAULT_PORT = 29500
@@ -248,6 +248,15 @@ def init_dist(launcher: str, backend: Optional[str] = None, **dist_params: Any) 
                 f"dist_params.port for slurm and mpi.") from err
         raise
     return rank, world_size
+
+
+def destroy_dist() -> None:
+    """Leave the default process group at the end of a successful run (no-op without one).
+
+    Every rank calls it; it releases the backend's resources (NCCL warns at exit otherwise).
+    """
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def port_is_free(port: int, host: str = "") -> bool:
