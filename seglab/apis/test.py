@@ -176,7 +176,10 @@ def run_test(model: nn.Module, data_loader: DataLoader,
                 written = list(dataset.format_results(preds, indices=indices,
                                                       **dict(format_args or {})))
                 outputs.files.extend(written)
-                file_batches.append((min(indices), written))
+                if len(written) == len(indices):  # one file per image: keep dataset order
+                    file_batches.extend((i, [name]) for i, name in zip(indices, written))
+                else:
+                    file_batches.append((min(indices), written))
             outputs.num_images += len(indices)
     finally:
         progress.close()
@@ -189,8 +192,8 @@ def run_test(model: nn.Module, data_loader: DataLoader,
                                                   tmpdir=tmpdir, gpu_collect=gpu_collect,
                                                   indices=kept_indices)
         if format_only:
-            # format_results may write any number of files per batch: order them by the first
-            # dataset index of the batch that wrote them.
+            # Files in dataset order (by the first image of the batch, for a dataset that
+            # writes other than one file per image).
             parts = all_gather_object(file_batches)
             outputs.files = [name for _, names in sorted(b for part in parts for b in part)
                              for name in names] if is_main_process() else []

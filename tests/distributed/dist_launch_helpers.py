@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 from seglab.engine.launch import find_free_port
 
@@ -63,3 +63,30 @@ def make_collectives_inputs() -> Dict[str, "torch.Tensor"]:
         uneven_probe=torch.randn(4, 5, 3, 3, generator=generator),
         uneven_weight=torch.rand(5, generator=generator) + 0.5,
         uneven_bias=torch.randn(5, generator=generator))
+
+
+def run_forked(worker: Callable, args: Sequence, nprocs: int = 2,
+               timeout: float = TIMEOUT_S) -> None:
+    """Run ``worker(rank, nprocs, init_file, *args)`` in ``nprocs`` forked processes.
+
+    Forking skips the seconds of importing torch in every process, so in-process APIs can be
+    tested over a real gloo group cheaply; the worker joins it with
+    ``init_method=f"file://{init_file}"``. A worker's exception fails the caller with the
+    worker's traceback; a hang is killed after ``timeout`` seconds.
+    """
+    import tempfile
+    import time
+
+    import pytest
+    import torch.multiprocessing as mp
+
+    with tempfile.TemporaryDirectory() as folder:
+        init_file = os.path.join(folder, "init")
+        context = mp.start_processes(worker, args=(nprocs, init_file, *args), nprocs=nprocs,
+                                     start_method="fork", join=False)
+        deadline = time.monotonic() + timeout
+        while not context.join(timeout=0.5):
+            if time.monotonic() > deadline:  # a hung rank fails the test, not the suite
+                for process in context.processes:
+                    process.kill()
+                pytest.fail(f"{nprocs} forked ranks did not finish within {timeout} s")
