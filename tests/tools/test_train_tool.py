@@ -188,11 +188,19 @@ def test_user_errors_are_one_line_without_traceback(data_root, tmp_path, capsys)
     line = error_of(capsys, [str(SMOKE), *wd, "--resume-from", str(tmp_path / "gone.pth"),
                              "--options", *data_options(data_root)])
     assert str(tmp_path / "gone.pth") in line
-    line = error_of(capsys, [str(SMOKE), *wd, "--launcher", "pytorch"])
-    assert "torchrun" in line and "--launcher none" in line
     line = error_of(capsys, [str(SMOKE), *wd, "--options", *data_options(data_root),
                              "optimizer.type=SGDD"])
     assert "SGDD" in line and "SGD" in line
+
+
+def test_launcher_outside_torchrun_is_a_clear_error(tmp_path, capsys, monkeypatch):
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "SLURM_PROCID",
+                 "SLURM_NTASKS"):
+        monkeypatch.delenv(name, raising=False)
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        pytest.skip("another test left a process group initialised in this process")
+    line = error_of(capsys, [str(SMOKE), "--work-dir", str(tmp_path), "--launcher", "pytorch"])
+    assert "torchrun" in line and "--launcher none" in line
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
