@@ -18,7 +18,7 @@ import os.path as osp
 import sys
 import time
 import warnings
-from typing import List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 # Run from a source checkout without installing seglab.
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -128,18 +128,36 @@ def resume_seed(cfg: Config) -> Optional[int]:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
+    from seglab.apis.cli import launch_rank, same_on_every_rank
+    from seglab.engine import NonFiniteLossError
+    from seglab.engine.dist import PEER_FAILURE_NOTE, is_peer_failure
+
     try:
-        cfg = Config.fromfile(args.config)
-        apply_args(cfg, args)
+        with same_on_every_rank():  # config mistakes: every rank of a launch has the same one
+            cfg = Config.fromfile(args.config)
+            apply_args(cfg, args)
         return train(cfg, args)
     except SeglabError as err:
         # A user mistake (config, data, checkpoint) or a diverged run: the message says what to do.
-        print(f"error: {one_line(err)}", file=sys.stderr)
+        # NaN/Inf stops every rank at the same iteration (the check is all-reduced): show it once.
+        rank, world_size = launch_rank()
+        if world_size > 1 and (getattr(err, "same_on_every_rank", False)
+                               or isinstance(err, NonFiniteLossError)):
+            if rank == 0:
+                print(f"error: {one_line(err)}", file=sys.stderr)
+        else:
+            tag = f"[rank {rank}] " if world_size > 1 else ""
+            print(f"error: {tag}{one_line(err)}", file=sys.stderr)
         return 2
     except ImportError as err:
         # An optional package the config asks for (e.g. tensorboard for TensorboardLoggerHook).
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except RuntimeError as err:
+        if not is_peer_failure(err):
+            raise
+        print(f"note: [rank {launch_rank()[0]}] {PEER_FAILURE_NOTE}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("error: interrupted; resume with --resume-from <work_dir>/latest.pth", file=sys.stderr)
         return 130
@@ -162,32 +180,60 @@ def one_line(err: BaseException) -> str:
 
 
 def train(cfg: Config, args: argparse.Namespace) -> int:
-    """Everything after argument parsing: work dir, logs, seed, model, data, training."""
+    """Everything after parsing: process group, work dir, logs, seed, model, data, training."""
     import torch
 
-    from seglab.apis.train import init_random_seed, set_random_seed, train_segmentor
-    from seglab.datasets import build_dataset
-    from seglab.engine import collect_env, format_env, get_root_logger
-    from seglab.models import build_segmentor
-    from seglab.utils import get_dist_info
-    from seglab.version import __version__
+    from seglab.apis.cli import same_on_every_rank
+    from seglab.apis.train import train_segmentor
 
     if cfg.get("cudnn_benchmark", False) and not args.deterministic:
         torch.backends.cudnn.benchmark = True
     distributed = init_launcher(args.launcher, cfg)
+    logger, timestamp, meta = start_logs(cfg, distributed)
+    with same_on_every_rank():  # every rank reads the same checkpoint, config and data files
+        meta["seed"] = choose_seed(cfg, args, logger)
+        meta["exp_name"] = osp.basename(args.config)
+        model, datasets = build_model_and_data(cfg, logger)
+    # Saved in the json log and every checkpoint, so tools/test.py and inference know the classes.
+    palette = datasets[0].PALETTE
+    meta.update(config=cfg.pretty_text, CLASSES=list(datasets[0].CLASSES),
+                PALETTE=None if palette is None else [list(c) for c in palette])
+    model.CLASSES, model.PALETTE = datasets[0].CLASSES, datasets[0].PALETTE
+    train_segmentor(model, datasets, cfg, distributed=distributed, validate=not args.no_validate,
+                    timestamp=timestamp, meta=meta)
+    logger.info(f"Training finished; checkpoints and logs are in {osp.abspath(cfg.work_dir)}")
+    return 0
+
+
+def start_logs(cfg: Config, distributed: bool) -> Tuple[logging.Logger, str, Dict[str, Any]]:
+    """Create the work dir and ``<timestamp>.log``; log the environment and the config.
+
+    Returns:
+        (logger, timestamp, meta with ``env_info`` and ``seglab_version``)
+    """
+    from seglab.engine import collect_env, format_env, get_root_logger
+    from seglab.version import __version__
 
     os.makedirs(osp.abspath(cfg.work_dir), exist_ok=True)
     timestamp = time.strftime("%Y%m%d_%H%M%S", time.localtime())
-    log_file = osp.join(cfg.work_dir, f"{timestamp}.log")
-    logger = get_root_logger(log_file=log_file, log_level=cfg.get("log_level", "INFO"))
-
-    meta = dict()
+    logger = get_root_logger(log_file=osp.join(cfg.work_dir, f"{timestamp}.log"),
+                             log_level=cfg.get("log_level", "INFO"))
     env_info = format_env(collect_env())
     dash_line = "-" * 60 + "\n"
     logger.info("Environment info:\n" + dash_line + env_info + "\n" + dash_line)
-    meta["env_info"] = env_info
     logger.info(f"Distributed training: {distributed}")
     logger.info(f"Config:\n{cfg.pretty_text}")
+    return logger, timestamp, dict(env_info=env_info, seglab_version=__version__)
+
+
+def choose_seed(cfg: Config, args: argparse.Namespace, logger: logging.Logger) -> int:
+    """Seed the generators: --seed, else the config's ``seed``, else the resumed run's, else random.
+
+    Also sets ``cfg.seed`` and dumps the config to the work dir with it, so that training with
+    the dumped config repeats this run.
+    """
+    from seglab.apis.train import init_random_seed, set_random_seed
+    from seglab.utils import get_dist_info
 
     seed = args.seed if args.seed is not None else cfg.get("seed")
     saved_seed = resume_seed(cfg)
@@ -204,30 +250,26 @@ def train(cfg: Config, args: argparse.Namespace) -> int:
     logger.info(f"Set random seed to {seed}, deterministic: {args.deterministic}")
     set_random_seed(seed, deterministic=args.deterministic)
     cfg.seed = seed
-    meta["seed"] = seed
-    # Dumped with the seed, so that training with the dumped config repeats this run.
     if get_dist_info()[0] == 0:
         cfg.dump(osp.join(cfg.work_dir, osp.basename(args.config)))
-    meta["exp_name"] = osp.basename(args.config)
+    return seed
+
+
+def build_model_and_data(cfg: Config, logger: logging.Logger) -> Tuple[Any, List[Any]]:
+    """The segmentor (``init_weights()`` done) and the training dataset (plus, as MMSeg does, the
+    val set with the training pipeline when ``workflow`` has a val phase)."""
+    from seglab.datasets import build_dataset
+    from seglab.models import build_segmentor
 
     model = build_segmentor(cfg.model, train_cfg=cfg.get("train_cfg"), test_cfg=cfg.get("test_cfg"))
     model.init_weights()
     logger.info(model)
-
     datasets = [build_dataset(cfg.data.train)]
     if len(cfg.get("workflow") or []) == 2:
         val_dataset = copy.deepcopy(cfg.data.val)
         val_dataset.pipeline = cfg.data.train.pipeline
         datasets.append(build_dataset(val_dataset))
-    # Saved in the json log and every checkpoint, so tools/test.py and inference know the classes.
-    meta.update(seglab_version=__version__, config=cfg.pretty_text, CLASSES=list(datasets[0].CLASSES),
-                PALETTE=[list(c) for c in datasets[0].PALETTE] if datasets[0].PALETTE is not None
-                else None)
-    model.CLASSES, model.PALETTE = datasets[0].CLASSES, datasets[0].PALETTE
-    train_segmentor(model, datasets, cfg, distributed=distributed, validate=not args.no_validate,
-                    timestamp=timestamp, meta=meta)
-    logger.info(f"Training finished; checkpoints and logs are in {osp.abspath(cfg.work_dir)}")
-    return 0
+    return model, datasets
 
 
 if __name__ == "__main__":
