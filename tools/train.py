@@ -104,7 +104,10 @@ def init_launcher(launcher: str, cfg: Config) -> bool:
     except ImportError:
         raise SeglabError(f"--launcher {launcher} is not yet supported by this seglab version; "
                           f"train on one device with --launcher none.") from None
-    _, world_size = init_dist(launcher, **dict(cfg.get("dist_params") or {}))
+    dist_params = dict(cfg.get("dist_params") or {})
+    if str(cfg.get("device") or "").startswith("cpu"):
+        dist_params["backend"] = "gloo"  # --device cpu: NCCL cannot reduce CPU tensors
+    _, world_size = init_dist(launcher, **dist_params)
     cfg.gpu_ids = list(range(world_size))
     return True
 

@@ -17,6 +17,8 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from ..engine import IterBasedRunner, SegDistributedDataParallel, get_root_logger, runner_from_config
+from ..engine.ddp import build_ddp
+from ..engine.dist import broadcast_object
 from ..engine.seed import set_random_seed
 from ..errors import ConfigError
 from ..utils import get_dist_info, is_distributed
@@ -89,7 +91,8 @@ def _split_workflow(workflow: Optional[Workflow], logger: logging.Logger) -> Lis
 
 
 def _make_evaluate_fn(cfg: Mapping[str, Any], distributed: bool, device: torch.device,
-                      logger: logging.Logger) -> Optional[Callable[[nn.Module], Mapping[str, Any]]]:
+                      logger: logging.Logger, seed: Optional[int] = None
+                      ) -> Optional[Callable[[nn.Module], Mapping[str, Any]]]:
     """``evaluate_fn(model) -> metrics`` over ``cfg.data.val`` for the EvalHook (None: no evaluation)."""
     eval_cfg = cfg.get("evaluation")
     if eval_cfg is None:
@@ -101,8 +104,9 @@ def _make_evaluate_fn(cfg: Mapping[str, Any], distributed: bool, device: torch.d
         raise ConfigError("Validation during training needs data.val in the config; add it, remove "
                           "`evaluation`, or pass --no-validate.")
     val_dataset = build_dataset(cfg["data"]["val"], dict(test_mode=True))
+    # Each rank evaluates its shard of data.val; evaluate_segmentor sums the counts over ranks.
     val_loader = build_dataloader_from_cfg(cfg["data"], "val", dataset=val_dataset, dist=distributed,
-                                           seed=cfg.get("seed"))
+                                           seed=seed)
     metric = eval_cfg.get("metric", "mIoU")
 
     def evaluate_fn(model: nn.Module) -> Mapping[str, Any]:
@@ -123,6 +127,13 @@ def train_segmentor(model: nn.Module, dataset: Union[Dataset, Sequence[Dataset]]
     ``cfg.amp`` (``--amp``), ``cfg.workflow``, ``cfg.find_unused_parameters`` (DDP),
     ``cfg.log_level`` and everything :func:`seglab.engine.runner_from_config` reads (optimizer,
     schedules, hooks, ``work_dir``, ``resume_from``, ``auto_resume``, ``load_from``).
+
+    Distributed (``distributed=True``, every rank calls it): the model is wrapped by
+    :func:`seglab.engine.ddp.build_ddp`; the data loaders use rank 0's ``cfg.seed`` on every rank
+    (with ``--diff-seed`` the ranks' seeds differ, but they must shard one shared stream), so each
+    rank trains on its own shard; only rank 0 writes logs and checkpoints and the logged values
+    are averaged over ranks (the hooks do that); evaluation runs on every rank over its shard of
+    ``data.val`` and the counts are summed once.
 
     Args:
         model: the segmentor (built, ``init_weights()`` done), on any device.
@@ -152,15 +163,17 @@ def train_segmentor(model: nn.Module, dataset: Union[Dataset, Sequence[Dataset]]
 
     from ..datasets import build_dataloader_from_cfg
 
+    seed = cfg.get("seed")
+    if distributed and seed is not None:
+        seed = broadcast_object(int(seed))  # the sampler's seed: the same on every rank
     train_loader = build_dataloader_from_cfg(cfg["data"], "train", dataset=datasets[0],
-                                             dist=distributed, seed=cfg.get("seed"))
-    model = model.to(device)
+                                             dist=distributed, seed=seed)
     if distributed:
-        device_ids = [device.index] if device.type == "cuda" else None
-        model = SegDistributedDataParallel(model, device_ids=device_ids,
-                                           find_unused_parameters=cfg.get("find_unused_parameters",
-                                                                          False))
-    evaluate_fn = _make_evaluate_fn(cfg, distributed, device, logger) if validate else None
+        model = build_ddp(model, device,
+                          find_unused_parameters=bool(cfg.get("find_unused_parameters", False)))
+    else:
+        model = model.to(device)
+    evaluate_fn = _make_evaluate_fn(cfg, distributed, device, logger, seed) if validate else None
     runner = runner_from_config(cfg, model, evaluate_fn=evaluate_fn, meta=meta, timestamp=timestamp,
                                 logger=logger, amp=cfg.get("amp"), device=device)
     runner.run([train_loader], workflow)
