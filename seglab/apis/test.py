@@ -328,7 +328,7 @@ def multi_gpu_test(model: nn.Module, data_loader: DataLoader, tmpdir: Optional[s
         data_loader: a loader over this rank's shard (``DistributedSampler``, fixed order).
         tmpdir: a folder that all ranks share (all nodes, for a multi-node run); default: the
             system temp dir, enough on one node.
-        gpu_collect: gather through the process group (``all``/``gather_object``) instead.
+        gpu_collect: gather through the process group (``gather_object``) instead.
         efficient_test: deprecated: results are ``.npy`` file names.
         pre_eval: results are ``dataset.pre_eval`` 4-tuples of per-class areas.
         format_only: results are the files of ``dataset.format_results(**format_args)``.

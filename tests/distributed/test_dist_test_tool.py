@@ -1,4 +1,4 @@
-"""tools/dist_test.sh: real torchrun launches (2 CPU processes, gloo) against one-process tools/test.py.
+"""tools/dist_test.sh: real torchrun launches (2 CPU processes, gloo) vs one-process tools/test.py.
 
 One shared launch does --eval, --out, --show-dir, --work-dir and --tmpdir; its outputs must
 equal those of tools/test.py on one process. A second launch, on a copy of the data with one
@@ -29,7 +29,8 @@ ARGS = ["--eval", "mIoU", "mDice", "--batch-size", "2"]
 
 
 def _load_tool():
-    spec = importlib.util.spec_from_file_location("seglab_tools_test_dist", REPO / "tools" / "test.py")
+    spec = importlib.util.spec_from_file_location("seglab_tools_test_dist",
+                                                  REPO / "tools" / "test.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -1,8 +1,8 @@
 """train_segmentor over 2 forked gloo ranks: DDP wrapping, sampler shards, reduced log values.
 
 Each rank records its own total loss (the tensor its backward used, not reduced) with a hook;
-rank 0's json log must hold their mean. The ranks are given different seeds, as ``--diff-seed`` does, and must still
-share one data stream split into distinct shards.
+rank 0's json log must hold their mean. The ranks are given different seeds, as ``--diff-seed``
+does, and must still share one data stream split into distinct shards.
 """
 from __future__ import annotations
 
