@@ -96,12 +96,15 @@ def test_unknown_metric_as_a_script(files):
     (["--eval", "mIoU", "--format-only"], "cannot be both specified"),
     (["--format-only"], "--eval-options imgfile_prefix=DIR"),
     (["--show"], "Cannot show results on screen.*--show-dir"),
-    (["--eval", "mIoU", "--launcher", "pytorch"], "not supported yet"),
+    # --launcher pytorch outside torchrun: the launcher's variables are missing
+    (["--eval", "mIoU", "--launcher", "pytorch"], r"RANK.*dist_test\.sh|dist_test\.sh.*RANK"),
     (["--eval", "mIoU", "--eval-options", "nan_to_nun=0"], r"nan_to_nun.*accepted"),
 ])
 def test_user_mistakes(tool, files, capsys, monkeypatch, extra, message):
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    for var in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(var, raising=False)
     from seglab.apis.cli import run_tool
 
     assert run_tool(tool.main, [files["config"], files["checkpoint"], *extra]) == 2
