@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from seglab.config import Config
+from shared_data import SHARED
 
-PARITY = Path("/work/shared/data/mmseg-parity")
+PARITY = Path(f"{SHARED}/data/mmseg-parity")
 CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "_base_" / "models"
 pytestmark = pytest.mark.skipif(not PARITY.is_dir(), reason="parity fixtures not available")
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 import os.path as osp
 
 import pytest
+from shared_data import SHARED
 
-TESTDATA = "/work/shared/data/mmseg-testdata/tests/data"
+TESTDATA = f"{SHARED}/data/mmseg-testdata/tests/data"
 
 
 @pytest.fixture(scope="session")

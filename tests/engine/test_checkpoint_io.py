@@ -8,8 +8,9 @@ import torch
 
 from seglab.engine import load_checkpoint, load_checkpoint_file, save_checkpoint
 from seglab.errors import CheckpointError
+from shared_data import SHARED
 
-PARITY = "/work/shared/data/mmseg-parity/fcn_tiny.state_dict.pth"
+PARITY = f"{SHARED}/data/mmseg-parity/fcn_tiny.state_dict.pth"
 
 
 def _same_weights(a, b):

@@ -8,8 +8,9 @@ import torch
 
 from seglab.evaluation import (IoUMetric, eval_metrics, intersect_and_union, pre_eval_to_metrics,
                                total_intersect_and_union)
+from shared_data import SHARED
 
-PARITY = "/work/shared/data/mmseg-parity"
+PARITY = f"{SHARED}/data/mmseg-parity"
 CASES = ("plain", "reduce_zero_label", "label_map")
 ALL_METRICS = ["mIoU", "mDice", "mFscore"]
 AREA_NAMES = ("intersect", "union", "pred_label", "label")

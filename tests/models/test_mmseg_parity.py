@@ -14,8 +14,9 @@ import pytest
 import torch
 
 from seglab.models import build_segmentor
+from shared_data import SHARED
 
-PARITY = Path("/work/shared/data/mmseg-parity")
+PARITY = Path(f"{SHARED}/data/mmseg-parity")
 MODELS = ["fcn_tiny", "pspnet_tiny", "deeplabv3_tiny", "deeplabv3plus_tiny", "upernet_tiny"]
 ACC_STEP = 100.0 / 7992
 

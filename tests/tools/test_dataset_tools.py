@@ -11,10 +11,11 @@ import sys
 import numpy as np
 import pytest
 from PIL import Image
+from shared_data import SHARED
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOLS = osp.join(ROOT, "tools")
-PSEUDO_CITYSCAPES = "/work/shared/data/mmseg-testdata/tests/data/pseudo_cityscapes_dataset"
+PSEUDO_CITYSCAPES = f"{SHARED}/data/mmseg-testdata/tests/data/pseudo_cityscapes_dataset"
 
 
 def load_tool(relpath: str):

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from seglab.datasets.transforms import image_ops
+from shared_data import SHARED
 
-PARITY = Path("/work/shared/data/mmseg-parity/resize_sizes.json")
+PARITY = Path(f"{SHARED}/data/mmseg-parity/resize_sizes.json")
 
 
 def _cases():

@@ -9,8 +9,9 @@ from seglab.datasets.transforms import LoadAnnotations, LoadImageFromFile
 from seglab.datasets.transforms.loading import reduce_zero_label
 from seglab.errors import ConfigError, DatasetError, RegistryError
 from seglab.registry import TRANSFORMS, build_from_cfg
+from shared_data import SHARED
 
-DATA = Path("/work/shared/data/mmseg-testdata/tests/data")
+DATA = Path(f"{SHARED}/data/mmseg-testdata/tests/data")
 needs_data = pytest.mark.skipif(not DATA.exists(), reason="mmseg test data not available")
 
 

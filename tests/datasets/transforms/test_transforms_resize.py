@@ -7,8 +7,9 @@ import pytest
 
 from seglab.datasets.transforms import Pad, Resize, ResizeToMultiple
 from seglab.errors import ConfigError
+from shared_data import SHARED
 
-PARITY = Path("/work/shared/data/mmseg-parity/resize_sizes.json")
+PARITY = Path(f"{SHARED}/data/mmseg-parity/resize_sizes.json")
 
 
 def _results(h, w, seg=True):

@@ -12,8 +12,9 @@ import torch
 
 from seglab.datasets.collate import collate, prepare_batch
 from seglab.datasets.transforms import Compose
+from shared_data import SHARED
 
-DATA = Path("/work/shared/data/mmseg-testdata/tests/data")
+DATA = Path(f"{SHARED}/data/mmseg-testdata/tests/data")
 PSEUDO = DATA / "pseudo_dataset"
 pytestmark = pytest.mark.skipif(not DATA.exists(), reason="mmseg test data not available")
 

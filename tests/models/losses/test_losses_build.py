@@ -10,8 +10,9 @@ import torch.nn.functional as F
 
 from seglab.models.losses import accuracy
 from seglab.registry import MODELS, build_from_cfg
+from shared_data import SHARED
 
-PARITY = "/work/shared/data/mmseg-parity"
+PARITY = f"{SHARED}/data/mmseg-parity"
 
 CONFIGS = [
     dict(type="CrossEntropyLoss", use_sigmoid=False, loss_weight=1.0),
