@@ -122,6 +122,7 @@ def test_evaluation_during_training_equals_one_process_test(trained):
     from seglab.apis.cli import build_test_loader, build_test_model, prepare_test_config
     from seglab.apis.test import run_test
     from seglab.config import Config
+    from seglab.models.layers.norm import reset_syncbn_warning
 
     work_dir = trained[1]
     (val,) = [r for r in _json_log(work_dir) if r["mode"] == "val"]
@@ -129,6 +130,7 @@ def test_evaluation_during_training_equals_one_process_test(trained):
     prepare_test_config(cfg)
     cfg.data.test = cfg.data.val
     dataset, loader = build_test_loader(cfg)
+    reset_syncbn_warning()  # the warning is once per process; another test may have used it up
     with pytest.warns(UserWarning, match="SyncBN"):
         model = build_test_model(cfg, str(work_dir / "iter_4.pth"), torch.device("cpu"), dataset)
     metrics = run_test(model, loader, metric="mIoU", logger="silent").metrics
