@@ -37,10 +37,10 @@ def _worker(rank, world_size, config, init_file, out_dir):
 
 
 def test_two_ranks_give_the_single_process_result(fixture_files, tmp_path):
-    # fork: the children need not re-import torch and seglab.
+    # spawn, not fork: a child forked from a pytest worker that ran torch code can hang.
     context = mp.start_processes(_worker, args=(2, fixture_files["config"],
                                                 str(tmp_path / "init"), str(tmp_path)),
-                                 nprocs=2, start_method="fork", join=False)
+                                 nprocs=2, start_method="spawn", join=False)
     deadline = time.monotonic() + 120
     while not context.join(timeout=1):
         if time.monotonic() > deadline:  # a hung rank must fail the test, not the suite

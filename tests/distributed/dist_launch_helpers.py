@@ -67,12 +67,13 @@ def make_collectives_inputs() -> Dict[str, "torch.Tensor"]:
 
 def run_forked(worker: Callable, args: Sequence, nprocs: int = 2,
                timeout: float = TIMEOUT_S) -> None:
-    """Run ``worker(rank, nprocs, init_file, *args)`` in ``nprocs`` forked processes.
+    """Run ``worker(rank, nprocs, init_file, *args)`` in ``nprocs`` new (spawned) processes.
 
-    Forking skips the seconds of importing torch in every process, so in-process APIs can be
-    tested over a real gloo group cheaply; the worker joins it with
+    In-process APIs are tested over a real gloo group; the worker joins it with
     ``init_method=f"file://{init_file}"``. A worker's exception fails the caller with the
-    worker's traceback; a hang is killed after ``timeout`` seconds.
+    worker's traceback; a hang is killed after ``timeout`` seconds. Spawn, not fork: a child
+    forked from a pytest worker that already ran torch code can hang (OpenMP and other locks
+    held by the parent's threads at the fork), which happened here about one run in three.
     """
     import tempfile
     import time
@@ -83,10 +84,10 @@ def run_forked(worker: Callable, args: Sequence, nprocs: int = 2,
     with tempfile.TemporaryDirectory() as folder:
         init_file = os.path.join(folder, "init")
         context = mp.start_processes(worker, args=(nprocs, init_file, *args), nprocs=nprocs,
-                                     start_method="fork", join=False)
+                                     start_method="spawn", join=False)
         deadline = time.monotonic() + timeout
         while not context.join(timeout=0.5):
             if time.monotonic() > deadline:  # a hung rank fails the test, not the suite
                 for process in context.processes:
                     process.kill()
-                pytest.fail(f"{nprocs} forked ranks did not finish within {timeout} s")
+                pytest.fail(f"{nprocs} ranks did not finish within {timeout} s")

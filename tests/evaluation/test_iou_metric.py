@@ -128,9 +128,9 @@ def _all_reduce_worker(rank, world_size, init_file, out_dir):
 
 
 def test_all_reduce_sums_counts_across_two_processes(tmp_path):
-    # fork: the children need not re-import torch and seglab (seconds each on a busy machine).
+    # spawn, not fork: a child forked from a pytest worker that ran torch code can hang.
     mp.start_processes(_all_reduce_worker, args=(2, str(tmp_path / "init"), str(tmp_path)),
-                       nprocs=2, start_method="fork")
+                       nprocs=2, start_method="spawn")
     preds, labels = _random_maps(5)
     expected = _metric_from(preds, labels).state_dict()
     for rank in range(2):
