@@ -82,6 +82,8 @@ def test_deferred_normalize_keeps_pixels_and_materialises_exactly():
 def test_transform_after_deferred_normalize_sees_normalised_values():
     img = _image()
     res = Normalize(mean=MEAN, std=STD)(dict(img=img.copy()))
+    # seeded: with some draws PhotoMetricDistortion applies no step and keeps the float image
+    np.random.seed(0)
     out = PhotoMetricDistortion(brightness_delta=0)(res)  # reads values: normalises first
     eager = Normalize(mean=MEAN, std=STD, defer=False)(dict(img=img.copy()))
     assert out["img"].dtype == np.uint8  # PhotoMetricDistortion casts, as in MMSeg
