@@ -17,42 +17,6 @@ if [ "$#" -lt 2 ]; then
     echo "usage: $0 CONFIG GPUS [train.py arguments]" >&2
     exit 2
 fi
-CONFIG=$1
-GPUS=$2
-NNODES=${NNODES:-1}
-NODE_RANK=${NODE_RANK:-0}
-PORT=${PORT:-${MASTER_PORT:-29500}}
-MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
-PYTHON=${PYTHON:-python}
-TOOLS_DIR=$(dirname "$0")
-
-case "$PORT" in
-    ''|*[!0-9]*) echo "error: PORT=$PORT is not a port number; set PORT to a free port, e.g. PORT=29501" >&2
-                 exit 2 ;;
-esac
-# Node 0 hosts the rendezvous on PORT: fail now, with the fix, rather than inside torchrun.
-if [ "$NODE_RANK" = "0" ]; then
-    if ! "$PYTHON" -c "
-import socket, sys
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-try:
-    s.bind(('', int(sys.argv[1])))
-except OSError:
-    sys.exit(1)
-" "$PORT"; then
-        echo "error: port $PORT is in use on this machine (another training job?); set PORT=<a free port>, e.g. PORT=$((PORT + 1)) $0 $*" >&2
-        exit 1
-    fi
-fi
-
-PYTHONPATH="$TOOLS_DIR/..${PYTHONPATH:+:$PYTHONPATH}" \
-exec "$PYTHON" -m torch.distributed.run \
-    --nnodes="$NNODES" \
-    --node_rank="$NODE_RANK" \
-    --master_addr="$MASTER_ADDR" \
-    --nproc_per_node="$GPUS" \
-    --master_port="$PORT" \
-    "$TOOLS_DIR/train.py" \
-    "$CONFIG" \
-    --launcher pytorch "${@:3}"
+USER_CMD="$0 $*"
+source "$(dirname "$0")/dist_common.sh"
+run_torchrun "$2" train.py "$1" --launcher pytorch "${@:3}"
