@@ -18,7 +18,7 @@ import pytest
 from dist_launch_helpers import PYTHON, REPO, TIMEOUT_S, WORKERS, child_env
 from seglab.engine.launch import find_free_port
 
-SCRIPTS = ("dist_train.sh", "dist_test.sh", "slurm_train.sh", "slurm_test.sh")
+SCRIPTS = ("dist_train.sh", "dist_test.sh", "dist_common.sh", "slurm_train.sh", "slurm_test.sh")
 
 
 def _executable(path: Path, text: str) -> Path:
