@@ -3,9 +3,7 @@
 Each run trains the tiny smoke config (ResNetV1c-18 with 4-32 channels, 24 px crops) for 2-4
 iterations on a 4-image synthetic dataset, so the whole module takes a few seconds.
 """
-import importlib.util
 import json
-import os
 import os.path as osp
 import random
 import shutil
@@ -14,70 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from filelock import FileLock
 
-from seglab.datasets import make_synthetic_voc
 from seglab.engine import get_rng_state, set_rng_state
 from seglab.engine.hooks import Hook
 from seglab.registry import HOOKS
-
-ROOT = Path(__file__).resolve().parents[2]
-SMOKE = ROOT / "configs/demo/fcn_tiny_synthetic_voc_smoke.py"
-
-
-def load_train_tool():
-    spec = importlib.util.spec_from_file_location("seglab_tools_train", ROOT / "tools/train.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
+from train_helpers import (SMOKE, data_options, data_root, load_train_tool,  # noqa: F401
+                           restore_torch_globals, run_once)
 
 TRAIN_TOOL = load_train_tool()
-
-
-@pytest.fixture(autouse=True)
-def restore_torch_globals():
-    """tools/train.py --deterministic switches global torch flags; give them back after each test."""
-    det = torch.are_deterministic_algorithms_enabled()
-    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
-    cudnn = (torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic)
-    rng = get_rng_state()
-    yield
-    torch.use_deterministic_algorithms(det, warn_only=warn_only)
-    torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = cudnn
-    set_rng_state(rng)
-
-
-def shared_path(tmp_path_factory, name):
-    """A path that every pytest-xdist worker of this session sees (the workers' common basetemp)."""
-    root = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        root = root.parent
-    return root / name
-
-
-def run_once(tmp_path_factory, name, make):
-    """``make(path)`` once per session, even with several xdist workers; returns ``path``."""
-    path = shared_path(tmp_path_factory, name)
-    done = path.with_name(name + ".done")
-    with FileLock(str(path) + ".lock"):
-        if not done.exists():
-            shutil.rmtree(path, ignore_errors=True)
-            make(path)
-            done.touch()
-    return path
-
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    # make_synthetic_voc writes atomically and reuses an identical dataset: safe to share.
-    return make_synthetic_voc(str(shared_path(tmp_path_factory, "synthetic_voc_4x2_32px_seed3")),
-                              num_train=4, num_val=2, size=32, seed=3)
-
-
-def data_options(root):
-    return [f"data.{split}.data_root={root}" for split in ("train", "val", "test")]
-
 
 def train(work_dir, root, *flags, options=(), config=SMOKE):
     argv = [str(config), "--work-dir", str(work_dir), "--no-validate", *flags,

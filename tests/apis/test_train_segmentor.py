@@ -3,10 +3,8 @@
 Tiny smoke config (configs/demo/fcn_tiny_synthetic_voc_smoke.py) on a 4-image, 32 px synthetic
 dataset; every run is 1-4 iterations in this process.
 """
-import importlib.util
 import json
 import logging
-import os
 import os.path as osp
 import warnings
 from pathlib import Path
@@ -17,41 +15,12 @@ import torch
 
 from seglab.apis.train import get_train_device, init_random_seed, train_segmentor
 from seglab.config import Config
-from seglab.datasets import build_dataset, make_synthetic_voc
-from seglab.engine import IterBasedRunner, get_rng_state, set_random_seed, set_rng_state
+from seglab.datasets import build_dataset
+from seglab.engine import IterBasedRunner, set_random_seed
 from seglab.errors import ConfigError
 from seglab.models import build_segmentor
 from seglab.models.layers.norm import reset_syncbn_warning
-
-ROOT = Path(__file__).resolve().parents[2]
-SMOKE = ROOT / "configs/demo/fcn_tiny_synthetic_voc_smoke.py"
-
-
-@pytest.fixture(autouse=True)
-def restore_torch_globals():
-    det = torch.are_deterministic_algorithms_enabled()
-    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
-    cudnn = (torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic)
-    rng = get_rng_state()
-    yield
-    torch.use_deterministic_algorithms(det, warn_only=warn_only)
-    torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = cudnn
-    set_rng_state(rng)
-
-
-def shared_path(tmp_path_factory, name):
-    """A path that every pytest-xdist worker of this session sees (the workers' common basetemp)."""
-    root = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        root = root.parent
-    return root / name
-
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    # make_synthetic_voc writes atomically and reuses an identical dataset: safe to share.
-    return make_synthetic_voc(str(shared_path(tmp_path_factory, "synthetic_voc_4x2_32px_seed3")),
-                              num_train=4, num_val=2, size=32, seed=3)
+from train_helpers import SMOKE, data_root, load_train_tool, restore_torch_globals  # noqa: F401
 
 
 def smoke_cfg(data_root, work_dir, **options):
@@ -154,14 +123,7 @@ def test_validation_without_val_data_is_a_config_error(data_root, tmp_path):
         train_segmentor(model, dataset, cfg, validate=True)
 
 
-def load_train_tool():
-    spec = importlib.util.spec_from_file_location("seglab_tools_train_b", ROOT / "tools/train.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-TRAIN_TOOL = load_train_tool()
+TRAIN_TOOL = load_train_tool("seglab_tools_train_b")
 
 
 def run_tool(data_root, work_dir, *options):

@@ -1,0 +1,71 @@
+"""Shared by the training tests (tests/apis/test_train_*.py, tests/tools/test_train_tool.py).
+
+The smoke config trains a tiny FCN for a few iterations on a 4-image synthetic dataset that every
+pytest-xdist worker shares. Import the fixtures into a test module to use them.
+"""
+import importlib.util
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from filelock import FileLock
+
+from seglab.datasets import make_synthetic_voc
+from seglab.engine import get_rng_state, set_rng_state
+
+ROOT = Path(__file__).resolve().parents[1]
+SMOKE = ROOT / "configs/demo/fcn_tiny_synthetic_voc_smoke.py"
+
+
+def load_train_tool(module_name="seglab_tools_train"):
+    """tools/train.py as a module, so tests call its ``main(argv)`` in this process."""
+    spec = importlib.util.spec_from_file_location(module_name, ROOT / "tools/train.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(autouse=True)
+def restore_torch_globals():
+    """tools/train.py --deterministic switches global torch flags; give them back after each test."""
+    det = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    cudnn = (torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic)
+    rng = get_rng_state()
+    yield
+    torch.use_deterministic_algorithms(det, warn_only=warn_only)
+    torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = cudnn
+    set_rng_state(rng)
+
+
+def shared_path(tmp_path_factory, name):
+    """A path that every pytest-xdist worker of this session sees (the workers' common basetemp)."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    return root / name
+
+
+def run_once(tmp_path_factory, name, make):
+    """``make(path)`` once per session, even with several xdist workers; returns ``path``."""
+    path = shared_path(tmp_path_factory, name)
+    done = path.with_name(name + ".done")
+    with FileLock(str(path) + ".lock"):
+        if not done.exists():
+            shutil.rmtree(path, ignore_errors=True)
+            make(path)
+            done.touch()
+    return path
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    # make_synthetic_voc writes atomically and reuses an identical dataset: safe to share.
+    return make_synthetic_voc(str(shared_path(tmp_path_factory, "synthetic_voc_4x2_32px_seed3")),
+                              num_train=4, num_val=2, size=32, seed=3)
+
+
+def data_options(root):
+    return [f"data.{split}.data_root={root}" for split in ("train", "val", "test")]
