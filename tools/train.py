@@ -3,7 +3,8 @@
 Usage:
     python tools/train.py CONFIG [--work-dir DIR] [--resume-from CKPT | --load-from CKPT]
         [--auto-resume] [--no-validate] [--options k=v ...] [--seed N] [--diff_seed]
-        [--deterministic] [--device cpu|cuda] [--amp] [--launcher none|pytorch|slurm]
+        [--deterministic] [--device cpu|cuda] [--amp] [--no-label-check]
+        [--launcher none|pytorch|slurm]
 
 The work dir (default ``work_dirs/<config name>``) receives the resolved config, ``<timestamp>.log``,
 ``<timestamp>.log.json``, ``iter_N.pth``, ``latest.pth`` and ``best_<metric>_iter_N.pth``.
@@ -59,6 +60,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help="device to train on (default: cuda when available, else cpu)")
     parser.add_argument("--amp", action="store_true",
                         help="mixed precision (float16 autocast with a loss scaler, CUDA only)")
+    parser.add_argument("--no-label-check", action="store_true",
+                        help="skip the start-up check of a sample of the training labels (it "
+                        "stops on 0/255 binary masks; same as `label_check = False` in the config)")
     args = parser.parse_args(argv)
     if "LOCAL_RANK" not in os.environ:
         os.environ["LOCAL_RANK"] = str(args.local_rank)
@@ -188,6 +192,7 @@ def train(cfg: Config, args: argparse.Namespace) -> int:
 
     from seglab.apis.cli import same_on_every_rank
     from seglab.apis.train import train_segmentor
+    from seglab.datasets.label_sample_check import check_label_sample
 
     if cfg.get("cudnn_benchmark", False) and not args.deterministic:
         torch.backends.cudnn.benchmark = True
@@ -197,6 +202,9 @@ def train(cfg: Config, args: argparse.Namespace) -> int:
         meta["seed"] = choose_seed(cfg, args, logger)
         meta["exp_name"] = osp.basename(args.config)
         model, datasets = build_model_and_data(cfg, logger)
+        if not args.no_label_check and cfg.get("label_check", True):
+            # Every rank reads the same files, so every rank stops alike: no rank left waiting.
+            check_label_sample(datasets[0], logger)
     # Saved in the json log and every checkpoint, so tools/test.py and inference know the classes.
     palette = datasets[0].PALETTE
     meta.update(config=cfg.pretty_text, CLASSES=list(datasets[0].CLASSES),

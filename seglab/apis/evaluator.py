@@ -11,6 +11,7 @@ part and result keys prefixed ``'<part>_'``, as its 0.x ``evaluate`` gives.
 from __future__ import annotations
 
 import bisect
+import logging
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -157,6 +158,8 @@ class DatasetEvaluator:
             print_log("\n" + report.class_table, logger)
             print_log("Summary:", logger)
             print_log("\n" + report.summary_table, logger)
+            for note in report.notes:  # a mean over fewer classes than there are
+                print_log(note, logger, level=logging.WARNING)
             prefix = "" if self._cumulative is None else f"{i}_"
             results.update({prefix + k: v for k, v in report.eval_results.items()})
         return results

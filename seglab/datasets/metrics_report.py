@@ -46,6 +46,8 @@ def summarize_metrics(ret_metrics: Mapping[str, np.ndarray], class_names: Sequen
     print_log("\n" + report.class_table, logger)
     print_log("Summary:", logger)
     print_log("\n" + report.summary_table, logger)
+    for note in report.notes:  # a mean over fewer classes than there are
+        print_log(note, logger, level=logging.WARNING)
     return report.eval_results
 
 

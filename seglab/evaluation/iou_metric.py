@@ -210,7 +210,8 @@ class IoUMetric:
     def report(self, class_names: Optional[Sequence[str]] = None) -> EvalReport:
         """Per-class and summary tables plus the json-log dict (see :func:`format_eval_results`)."""
         names: Optional[List] = list(class_names) if class_names is not None else self.class_names
-        return format_eval_results(self.per_class_metrics(), names)
+        label_area = self.total_areas[3].cpu().numpy()  # names classes without ground truth
+        return format_eval_results(self.per_class_metrics(), names, label_area)
 
     def __repr__(self) -> str:
         return (f"IoUMetric(num_classes={self.num_classes}, ignore_index={self.ignore_index}, "
