@@ -19,13 +19,16 @@ import os.path as osp
 import sys
 import time
 import warnings
-from typing import Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 # Run from a source checkout without installing seglab.
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from seglab.config import Config, add_cfg_options_args  # noqa: E402
 from seglab.errors import SeglabError  # noqa: E402
+
+if TYPE_CHECKING:  # imported lazily at run time, so that --help stays fast
+    from seglab.engine.resume import ResumeSource
 
 _WORKER_TRACEBACK = "Original Traceback (most recent call last):"
 
@@ -116,21 +119,18 @@ def init_launcher(launcher: str, cfg: Config) -> bool:
     return True
 
 
-def resume_seed(cfg: Config) -> Optional[int]:
-    """The seed saved in the checkpoint that this run resumes from (None when not resuming).
+def find_resume(cfg: Config, logger: logging.Logger) -> "ResumeSource":
+    """The checkpoint this run resumes from, found and read once.
 
-    Resuming with the original seed makes the data sampler continue the original stream, which
-    exact resume needs; MMSeg silently draws a new one.
+    Its seed is used here (resuming with the original seed makes the data sampler continue the
+    original stream, which exact resume needs; MMSeg silently draws a new one) and the runner
+    restores its state from the same loaded dict. ``--auto-resume`` skips unreadable files,
+    saying which and why.
     """
-    from seglab.engine import find_latest_checkpoint, load_checkpoint_file
+    from seglab.engine.resume import resolve_resume
 
-    path = cfg.get("resume_from")
-    if not path and cfg.get("auto_resume"):
-        path = find_latest_checkpoint(cfg.work_dir)
-    if not path:
-        return None
-    meta = (load_checkpoint_file(path) or {}).get("meta") or {}
-    return meta.get("seed")
+    return resolve_resume(cfg.get("resume_from"), bool(cfg.get("auto_resume")), cfg.work_dir,
+                          logger=logger)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -199,7 +199,8 @@ def train(cfg: Config, args: argparse.Namespace) -> int:
     distributed = init_launcher(args.launcher, cfg)
     logger, timestamp, meta = start_logs(cfg, distributed)
     with same_on_every_rank():  # every rank reads the same checkpoint, config and data files
-        meta["seed"] = choose_seed(cfg, args, logger)
+        resume = find_resume(cfg, logger)
+        meta["seed"] = choose_seed(cfg, args, logger, resume.seed)
         meta["exp_name"] = osp.basename(args.config)
         model, datasets = build_model_and_data(cfg, logger)
         if not args.no_label_check and cfg.get("label_check", True):
@@ -211,7 +212,7 @@ def train(cfg: Config, args: argparse.Namespace) -> int:
                 PALETTE=None if palette is None else [list(c) for c in palette])
     model.CLASSES, model.PALETTE = datasets[0].CLASSES, datasets[0].PALETTE
     train_segmentor(model, datasets, cfg, distributed=distributed, validate=not args.no_validate,
-                    timestamp=timestamp, meta=meta)
+                    timestamp=timestamp, meta=meta, resume=resume)
     logger.info(f"Training finished; checkpoints and logs are in {osp.abspath(cfg.work_dir)}")
     return 0
 
@@ -237,17 +238,18 @@ def start_logs(cfg: Config, distributed: bool) -> Tuple[logging.Logger, str, Dic
     return logger, timestamp, dict(env_info=env_info, seglab_version=__version__)
 
 
-def choose_seed(cfg: Config, args: argparse.Namespace, logger: logging.Logger) -> int:
+def choose_seed(cfg: Config, args: argparse.Namespace, logger: logging.Logger,
+                saved_seed: Optional[int] = None) -> int:
     """Seed the generators: --seed, else the config's ``seed``, else the resumed run's, else random.
 
-    Also sets ``cfg.seed`` and dumps the config to the work dir with it, so that training with
-    the dumped config repeats this run.
+    ``saved_seed`` is the resumed run's (see :func:`find_resume`). Also sets ``cfg.seed`` and
+    dumps the config to the work dir with it, so that training with the dumped config repeats
+    this run.
     """
     from seglab.apis.train import init_random_seed, set_random_seed
     from seglab.utils import get_dist_info
 
     seed = args.seed if args.seed is not None else cfg.get("seed")
-    saved_seed = resume_seed(cfg)
     if saved_seed is not None:
         if seed is not None and seed != saved_seed:
             logger.warning(f"The seed {seed} differs from the seed {saved_seed} of the resumed run: "

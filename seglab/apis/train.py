@@ -18,6 +18,7 @@ from torch.utils.data import Dataset
 
 from ..engine import IterBasedRunner, SegDistributedDataParallel, get_root_logger, runner_from_config
 from ..engine.ddp import build_ddp
+from ..engine.resume import ResumeSource
 from ..engine.dist import broadcast_object
 from ..engine.seed import set_random_seed
 from ..errors import ConfigError
@@ -119,7 +120,8 @@ def _make_evaluate_fn(cfg: Mapping[str, Any], distributed: bool, device: torch.d
 
 def train_segmentor(model: nn.Module, dataset: Union[Dataset, Sequence[Dataset]], cfg: Any,
                     distributed: bool = False, validate: bool = False, timestamp: Optional[str] = None,
-                    meta: Optional[Dict[str, Any]] = None) -> IterBasedRunner:
+                    meta: Optional[Dict[str, Any]] = None,
+                    resume: Optional[ResumeSource] = None) -> IterBasedRunner:
     """Train ``model`` on ``dataset`` as ``cfg`` says; returns the finished runner.
 
     Reads ``cfg.data`` (loaders: ``samples_per_gpu``, ``workers_per_gpu``, ``train_dataloader``,
@@ -145,6 +147,9 @@ def train_segmentor(model: nn.Module, dataset: Union[Dataset, Sequence[Dataset]]
         timestamp: names the json log ``<work_dir>/<timestamp>.log.json`` (the text log's name).
         meta: run information (env info, seed, config text, CLASSES, PALETTE) saved in the json log
             and every checkpoint.
+        resume: the checkpoint to resume from, found and read once by
+            :func:`seglab.engine.resume.resolve_resume` (tools/train.py also takes the seed from
+            it); None: found from ``cfg.resume_from``/``cfg.auto_resume``.
 
     Returns:
         The runner after ``runner.run`` (its ``model``, ``iter``, ``last_checkpoint``, ...).
@@ -175,6 +180,6 @@ def train_segmentor(model: nn.Module, dataset: Union[Dataset, Sequence[Dataset]]
         model = model.to(device)
     evaluate_fn = _make_evaluate_fn(cfg, distributed, device, logger, seed) if validate else None
     runner = runner_from_config(cfg, model, evaluate_fn=evaluate_fn, meta=meta, timestamp=timestamp,
-                                logger=logger, amp=cfg.get("amp"), device=device)
+                                logger=logger, amp=cfg.get("amp"), device=device, resume=resume)
     runner.run([train_loader], workflow)
     return runner

@@ -4,8 +4,8 @@ Importing it registers the optimizers (``OPTIMIZERS``), lr policies (``LR_SCHEDU
 (``HOOKS``) and ``IterBasedRunner`` (``RUNNERS``).
 """
 from .builder import build_runner, runner_from_config
-from .checkpoint import (get_state_dict, load_checkpoint, load_checkpoint_file, load_checkpoint_with_prefix,
-                         load_state_dict, save_checkpoint, weights_to_cpu)
+from .checkpoint import (apply_checkpoint, get_state_dict, load_checkpoint, load_checkpoint_file,
+                         load_checkpoint_with_prefix, load_state_dict, save_checkpoint, weights_to_cpu)
 from .convert import convert_checkpoint
 from .ddp import SegDistributedDataParallel
 from .dist import all_gather_object, all_reduce_dict, broadcast_object
@@ -19,6 +19,7 @@ from .lr_schedule import CosineAnnealing, Exp, Fixed, Inv, LrSchedule, Poly, Ste
 from .model_zoo import resolve_checkpoint_path
 from .optim_step import OptimStep, parse_optimizer_config
 from .optimizer import DefaultOptimizerConstructor, build_optimizer, load_optimizer_state
+from .resume import ResumeSource, resolve_resume
 from .runner import IterBasedRunner, NonFiniteLossError
 from .seed import get_rng_state, set_random_seed, set_rng_state
 
@@ -31,5 +32,5 @@ __all__ = [
     "get_root_logger", "LrSchedule", "Fixed", "Step", "Exp", "Poly", "Inv", "CosineAnnealing",
     "resolve_checkpoint_path", "OptimStep", "parse_optimizer_config", "DefaultOptimizerConstructor",
     "build_optimizer", "load_optimizer_state", "IterBasedRunner", "NonFiniteLossError", "get_rng_state", "set_random_seed",
-    "set_rng_state",
+    "set_rng_state", "apply_checkpoint", "ResumeSource", "resolve_resume",
 ]

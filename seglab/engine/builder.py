@@ -1,7 +1,6 @@
 """Build a ready-to-run :class:`IterBasedRunner` from an MMSeg 0.x config (what tools/train.py needs)."""
 from __future__ import annotations
 
-import copy
 import logging
 from typing import Any, Callable, Mapping, Optional, Union
 
@@ -11,9 +10,10 @@ from torch import nn
 from ..errors import ConfigError
 from ..registry import HOOKS, RUNNERS, build_from_cfg
 from . import hooks as _hooks  # noqa: F401  (registers EvalHook etc.)
-from .latest import find_latest_checkpoint
+from .optim_step import OptimStep, parse_optimizer_config
 from .optimizer import build_optimizer
-from .runner import BatchProcessor, IterBasedRunner
+from .resume import ResumeSource, resolve_resume
+from .runner import BatchProcessor, IterBasedRunner, train_device
 
 
 def build_runner(cfg: Mapping[str, Any], default_args: Optional[Mapping[str, Any]] = None) -> IterBasedRunner:
@@ -26,7 +26,8 @@ def runner_from_config(cfg: Mapping[str, Any], model: nn.Module, *,
                        meta: Optional[Mapping[str, Any]] = None, timestamp: Optional[str] = None,
                        logger: Optional[logging.Logger] = None, amp: Union[None, bool, str] = None,
                        batch_processor: Optional[BatchProcessor] = None,
-                       device: Union[None, str, torch.device] = None) -> IterBasedRunner:
+                       device: Union[None, str, torch.device] = None,
+                       resume: Optional[ResumeSource] = None) -> IterBasedRunner:
     """Optimizer, runner, hooks and resume/load, from the config sections MMSeg uses.
 
     Reads ``optimizer``, ``runner`` (or the legacy ``total_iters``), ``work_dir``, ``lr_config``,
@@ -44,6 +45,9 @@ def runner_from_config(cfg: Mapping[str, Any], model: nn.Module, *,
         amp: ``'fp16'``/True or ``'bf16'`` (the ``--amp`` flag); the config's ``fp16`` also enables it.
         batch_processor: see :class:`IterBasedRunner`.
         device: see :class:`IterBasedRunner`.
+        resume: the checkpoint to resume from, already found and read by
+            :func:`seglab.engine.resume.resolve_resume` (tools/train.py reads the seed from it);
+            None: resolve it here from ``resume_from``/``auto_resume``.
     """
     if cfg.get("optimizer") is None:
         raise ConfigError("The config has no `optimizer` (e.g. optimizer = dict(type='SGD', lr=0.01, "
@@ -55,23 +59,16 @@ def runner_from_config(cfg: Mapping[str, Any], model: nn.Module, *,
             raise ConfigError("The config has neither `runner = dict(type='IterBasedRunner', "
                               "max_iters=N)` nor `total_iters`.")
         runner_cfg = dict(type="IterBasedRunner", max_iters=cfg["total_iters"])
+    # The one path from optimizer_config, fp16 and --amp to the step that the runner calls.
+    step_options = parse_optimizer_config(cfg.get("optimizer_config"), fp16=cfg.get("fp16"),
+                                          amp=amp)
+    optim_step = OptimStep(train_device(model, device), **step_options)
     runner = build_runner(runner_cfg, dict(model=model, optimizer=optimizer, work_dir=cfg.get("work_dir"),
                                            logger=logger, meta=meta, batch_processor=batch_processor,
-                                           device=device, amp=amp))
+                                           device=device, optim_step=optim_step))
     if timestamp is not None:
         runner.timestamp = timestamp
-    optimizer_config = copy.deepcopy(dict(cfg.get("optimizer_config") or {}))
-    fp16 = cfg.get("fp16")
-    if fp16 is not None:  # MMSeg: fp16 = dict(loss_scale=512.) switches the optimizer hook to fp16
-        unknown = set(fp16) - {"loss_scale"}
-        if unknown:
-            raise ConfigError(f"fp16 has unknown key(s) {sorted(unknown)}; accepted: loss_scale.")
-        hook_type = optimizer_config.get("type", "OptimizerHook")
-        if "Fp16" not in hook_type:
-            optimizer_config["type"] = ("GradientCumulativeFp16OptimizerHook" if "Cumulative" in hook_type
-                                        else "Fp16OptimizerHook")
-        optimizer_config.setdefault("loss_scale", fp16.get("loss_scale", 512.0))
-    runner.register_training_hooks(cfg.get("lr_config"), optimizer_config, cfg.get("checkpoint_config"),
+    runner.register_training_hooks(cfg.get("lr_config"), None, cfg.get("checkpoint_config"),
                                    cfg.get("log_config"), cfg.get("momentum_config"),
                                    cfg.get("custom_hooks"))
     if evaluate_fn is not None and cfg.get("evaluation") is not None:
@@ -79,11 +76,11 @@ def runner_from_config(cfg: Mapping[str, Any], model: nn.Module, *,
         hook = build_from_cfg(dict(eval_cfg, type="EvalHook"), HOOKS, dict(evaluate_fn=evaluate_fn),
                               key="evaluation")
         runner.register_hook(hook, priority="LOW")
-    resume_from = cfg.get("resume_from")
-    if resume_from is None and cfg.get("auto_resume") and runner.work_dir is not None:
-        resume_from = find_latest_checkpoint(runner.work_dir)
-    if resume_from:
-        runner.resume(resume_from)
+    if resume is None:
+        resume = resolve_resume(cfg.get("resume_from"), bool(cfg.get("auto_resume")),
+                                runner.work_dir, logger=runner.logger)
+    if resume.path is not None:
+        runner.resume(resume.path, loaded=resume.take())
     elif cfg.get("load_from"):
         runner.load_checkpoint(cfg["load_from"])
     return runner

@@ -239,8 +239,28 @@ def load_checkpoint(model: nn.Module, filename: PathLike, map_location: Any = "c
         The whole checkpoint (a dict; a bare state_dict is returned as ``{'state_dict': ...}``).
     """
     filename = os.fspath(filename)
-    checkpoint = load_checkpoint_file(filename, map_location)
+    return apply_checkpoint(model, load_checkpoint_file(filename, map_location), filename, strict,
+                            logger, revise_keys)
+
+
+def apply_checkpoint(model: nn.Module, checkpoint: Any, filename: PathLike, strict: bool = False,
+                     logger: Optional[logging.Logger] = None,
+                     revise_keys: Sequence[Tuple[str, str]] = DEFAULT_REVISE_KEYS
+                     ) -> Dict[str, Any]:
+    """:func:`load_checkpoint` for a checkpoint already read (e.g. by the resume search).
+
+    Args:
+        model: the module to fill.
+        checkpoint: what :func:`load_checkpoint_file` returned for ``filename``.
+        filename: where it came from; named in the messages.
+        strict, logger, revise_keys: as in :func:`load_checkpoint`.
+
+    Returns:
+        The whole checkpoint, as :func:`load_checkpoint` returns it.
+    """
+    filename = os.fspath(filename)
     state_dict = _extract_state_dict(checkpoint, filename)
+
     def revise(key: str) -> str:
         for pattern, replacement in revise_keys:
             key = re.sub(pattern, replacement, key)

@@ -5,7 +5,7 @@ import os
 import os.path as osp
 import re
 import shutil
-from typing import Optional
+from typing import List, Optional
 
 from ..utils import atomic_open
 
@@ -36,14 +36,28 @@ def update_latest(out_dir: str, filename: str) -> str:
     return dst
 
 
+def checkpoint_candidates(work_dir: Optional[str]) -> List[str]:
+    """The checkpoints an auto-resume may continue from, newest first.
+
+    ``latest.pth`` (a symlink or a copy; listed even when its target is gone, so the caller can
+    say why it was skipped), then every ``iter_N.pth`` by N descending. ``best_*.pth`` files are
+    not listed: they keep the best state, not the newest (MMSeg's auto-resume skips them too).
+    """
+    if not work_dir or not osp.isdir(work_dir):
+        return []
+    numbered = []
+    for name in os.listdir(work_dir):
+        match = re.fullmatch(r"iter_(\d+)\.pth", name)
+        if match:
+            numbered.append((int(match.group(1)), osp.join(work_dir, name)))
+    latest = osp.join(work_dir, LATEST)
+    head = [latest] if osp.lexists(latest) else []
+    return head + [path for _, path in sorted(numbered, reverse=True)]
+
+
 def find_latest_checkpoint(work_dir: str) -> Optional[str]:
     """``latest.pth`` if present, else the ``iter_N.pth`` with the largest N, else None."""
-    latest = osp.join(work_dir, LATEST)
-    if osp.exists(latest):
-        return latest
-    best, best_iter = None, -1
-    for name in os.listdir(work_dir) if osp.isdir(work_dir) else []:
-        match = re.fullmatch(r"iter_(\d+)\.pth", name)
-        if match and int(match.group(1)) > best_iter:
-            best, best_iter = osp.join(work_dir, name), int(match.group(1))
-    return best
+    for path in checkpoint_candidates(work_dir):
+        if osp.exists(path):  # a dangling latest.pth symlink falls through to iter_N.pth
+            return path
+    return None

@@ -19,36 +19,65 @@ from torch import nn
 
 from ..errors import ConfigError
 
-OPTIMIZER_HOOK_TYPES = ("OptimizerHook", "Fp16OptimizerHook", "GradientCumulativeOptimizerHook",
-                        "GradientCumulativeFp16OptimizerHook")
+# mmcv's optimizer hook types -> (accumulates gradients, float16 with a loss scaler).
+_HOOK_TYPES = {"OptimizerHook": (False, False), "Fp16OptimizerHook": (False, True),
+               "GradientCumulativeOptimizerHook": (True, False),
+               "GradientCumulativeFp16OptimizerHook": (True, True)}
+OPTIMIZER_HOOK_TYPES = tuple(_HOOK_TYPES)
 # Keys of mmcv's optimizer hooks that only matter to mmcv's own implementation.
 _IGNORED_KEYS = ("distributed", "coalesce", "bucket_size_mb", "detect_anomalous_params")
 
 
-def parse_optimizer_config(optimizer_config: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
-    """Turn MMSeg's ``optimizer_config`` into :class:`OptimStep` keyword arguments.
+def parse_optimizer_config(optimizer_config: Optional[Mapping[str, Any]],
+                           fp16: Optional[Mapping[str, Any]] = None,
+                           amp: Union[None, bool, str] = None) -> Dict[str, Any]:
+    """Turn MMSeg's ``optimizer_config``, ``fp16`` and the ``--amp`` flag into :class:`OptimStep`
+    keyword arguments (the one place where the config becomes the optimizer step).
+
+    Args:
+        optimizer_config: mmcv's optimizer hook config, e.g. ``dict(grad_clip=...)`` or
+            ``dict(type='GradientCumulativeOptimizerHook', cumulative_iters=4)``.
+        fp16: MMSeg's ``fp16 = dict(loss_scale=512.)``: float16 AMP for whichever hook type,
+            as MMSeg's train_segmentor makes the hook its Fp16 variant; a ``loss_scale`` in
+            ``optimizer_config`` wins over this one.
+        amp: ``--amp`` (``cfg.amp``: ``'fp16'``/True or ``'bf16'``), used when neither
+            ``optimizer_config`` nor ``fp16`` asks for float16; its loss scale is dynamic.
 
     Returns:
         ``dict(grad_clip=..., cumulative_iters=..., amp=..., loss_scale=...)``.
+
+    Raises:
+        ConfigError: an unknown hook type, or a key that the hook type (or ``fp16``) does not take.
     """
     cfg = dict(optimizer_config or {})
     hook_type = cfg.pop("type", "OptimizerHook")
-    if hook_type not in OPTIMIZER_HOOK_TYPES:
+    if fp16 is not None:
+        if not isinstance(fp16, Mapping):
+            raise ConfigError(f"fp16 must be a dict such as dict(loss_scale=512.), got {fp16!r}")
+        unknown = set(fp16) - {"loss_scale"}
+        if unknown:
+            raise ConfigError(f"fp16 has unknown key(s) {sorted(unknown)}; accepted: loss_scale.")
+    if hook_type not in _HOOK_TYPES:
         raise ConfigError(f"optimizer_config.type = {hook_type!r} is not supported; use one of "
                           f"{', '.join(OPTIMIZER_HOOK_TYPES)}.")
-    out: Dict[str, Any] = dict(grad_clip=cfg.pop("grad_clip", None), cumulative_iters=1, amp=None,
-                               loss_scale="dynamic")
-    if "Cumulative" in hook_type:
+    cumulative, half = _HOOK_TYPES[hook_type]
+    if fp16 is not None:
+        cfg.setdefault("loss_scale", fp16.get("loss_scale", 512.0))
+        if not half:  # messages name the Fp16 variant that MMSeg would switch the hook to
+            half = True
+            hook_type = next(t for t, flags in _HOOK_TYPES.items() if flags == (cumulative, True))
+    out: Dict[str, Any] = dict(grad_clip=cfg.pop("grad_clip", None), cumulative_iters=1,
+                               amp="fp16" if half else amp, loss_scale="dynamic")
+    if cumulative:
         out["cumulative_iters"] = cfg.pop("cumulative_iters", 1)
-    if "Fp16" in hook_type:
-        out["amp"] = "fp16"
+    if half:
         out["loss_scale"] = cfg.pop("loss_scale", 512.0)
     for key in _IGNORED_KEYS:
         cfg.pop(key, None)
     if cfg:
         raise ConfigError(f"optimizer_config (type {hook_type!r}) has unknown key(s) {sorted(cfg)}; "
-                          f"accepted: grad_clip" + (", cumulative_iters" if "Cumulative" in hook_type else "")
-                          + (", loss_scale" if "Fp16" in hook_type else "") + ".")
+                          f"accepted: grad_clip" + (", cumulative_iters" if cumulative else "")
+                          + (", loss_scale" if half else "") + ".")
     return out
 
 

@@ -29,6 +29,7 @@ from .latest import update_latest
 from .log_buffer import LogBuffer
 from .optim_step import OptimStep, parse_optimizer_config
 from .optimizer import load_optimizer_state
+from .resume import check_resumable
 from .seed import get_rng_state, set_rng_state
 
 BatchProcessor = Callable[[Any, torch.device], Any]
@@ -65,6 +66,14 @@ class _IterLoader:
             return next(self._iter)
 
 
+def train_device(model: nn.Module, device: Union[None, str, torch.device] = None) -> torch.device:
+    """``device``, defaulting to the device of the model's first parameter (CPU without any)."""
+    if device is None:
+        param = next(iter(model.parameters()), None)
+        device = param.device if param is not None else "cpu"
+    return torch.device(device)
+
+
 @RUNNERS.register_module()
 class IterBasedRunner:
     """Train ``model`` for ``max_iters`` iterations.
@@ -82,8 +91,10 @@ class IterBasedRunner:
         batch_processor: ``f(batch, device) -> batch`` applied to each loaded batch; default
             :func:`seglab.datasets.prepare_batch` (moves to the device, normalises).
         device: where batches go; default the device of the model's first parameter.
-        grad_clip, cumulative_iters, amp, loss_scale: :class:`OptimStep` options (usually set from
-            ``optimizer_config`` by :meth:`register_training_hooks`).
+        grad_clip, cumulative_iters, amp, loss_scale: :class:`OptimStep` options, for a runner
+            built by hand (mmcv's ``register_training_hooks(optimizer_config=...)`` also sets them).
+        optim_step: the step itself, built from the config by
+            :func:`seglab.engine.runner_from_config`; excludes the four options above.
     """
 
     def __init__(self, model: nn.Module, optimizer: Optional[torch.optim.Optimizer] = None,
@@ -92,7 +103,8 @@ class IterBasedRunner:
                  max_epochs: Optional[int] = None, batch_processor: Optional[BatchProcessor] = None,
                  device: Union[None, str, torch.device] = None, grad_clip: Optional[Mapping] = None,
                  cumulative_iters: int = 1, amp: Union[None, bool, str] = None,
-                 loss_scale: Union[str, float, Mapping] = "dynamic"):
+                 loss_scale: Union[str, float, Mapping] = "dynamic",
+                 optim_step: Optional[OptimStep] = None):
         if max_epochs is not None:
             raise ConfigError("runner.max_epochs: seglab's IterBasedRunner counts iterations; use "
                               "runner = dict(type='IterBasedRunner', max_iters=N).")
@@ -110,12 +122,14 @@ class IterBasedRunner:
         self.timestamp = time.strftime("%Y%m%d_%H%M%S", time.localtime())
         self.mode = "train"
         self.rank, self.world_size = get_dist_info()
-        if device is None:
-            param = next(iter(model.parameters()), None)
-            device = param.device if param is not None else "cpu"
-        self.device = torch.device(device)
+        self.device = train_device(model, device)
         self.batch_processor = batch_processor or _default_batch_processor
-        self.optim_step = OptimStep(self.device, grad_clip, cumulative_iters, amp, loss_scale)
+        if optim_step is None:
+            optim_step = OptimStep(self.device, grad_clip, cumulative_iters, amp, loss_scale)
+        elif grad_clip is not None or cumulative_iters != 1 or amp or loss_scale != "dynamic":
+            raise TypeError("IterBasedRunner takes either optim_step or its options (grad_clip, "
+                            "cumulative_iters, amp, loss_scale), not both.")
+        self.optim_step = optim_step
         self.log_buffer = LogBuffer()
         self.last_checkpoint: Optional[str] = None
         self.data_loader: Any = None
@@ -176,9 +190,9 @@ class IterBasedRunner:
             raise ConfigError("momentum_config is not supported by seglab; remove it.")
         if lr_config is not None:
             self.register_hook(build_lr_hook(lr_config))
-        if optimizer_config is not None:
-            opts = parse_optimizer_config(optimizer_config)
-            opts["amp"] = opts["amp"] or self.optim_step.amp  # keep an amp set on the runner (--amp)
+        if optimizer_config is not None:  # mmcv's API; runner_from_config passes its step instead
+            # An amp given to the runner (--amp) stays unless optimizer_config asks for float16.
+            opts = parse_optimizer_config(optimizer_config, amp=self.optim_step.amp)
             self.optim_step = OptimStep(self.device, **opts)
         if checkpoint_config is not None:
             cfg = dict(checkpoint_config)
@@ -309,14 +323,23 @@ class IterBasedRunner:
         self.last_checkpoint = path
         return path
 
-    def resume(self, checkpoint: str, resume_optimizer: bool = True, map_location: Any = "cpu") -> None:
-        """Continue a run from ``checkpoint``: weights, iteration, optimizer, AMP scaler, RNG states."""
-        ckpt = ckpt_io.load_checkpoint(self.model, checkpoint, map_location, strict=True,
-                                       logger=self.logger)
-        meta = ckpt.get("meta") or {}
-        if "iter" not in meta:
-            raise CheckpointError(f"Checkpoint '{checkpoint}' has no meta['iter'], so it cannot be "
-                                  f"resumed; use it with --load-from (weights only) instead.")
+    def resume(self, checkpoint: ckpt_io.PathLike, resume_optimizer: bool = True,
+               map_location: Any = "cpu", *, loaded: Optional[Mapping[str, Any]] = None) -> None:
+        """Continue a run from ``checkpoint``: weights, iteration, optimizer, AMP scaler, RNG.
+
+        Args:
+            checkpoint: the checkpoint file (named in messages; becomes ``last_checkpoint``).
+            resume_optimizer: restore the optimizer state too.
+            map_location: as in ``torch.load``, when the file is read here.
+            loaded: the file's content when the caller has read it already (see
+                :func:`seglab.engine.resume.resolve_resume`); the file is then not read again.
+        """
+        checkpoint = os.fspath(checkpoint)
+        ckpt = loaded
+        if ckpt is None:
+            ckpt = ckpt_io.load_checkpoint_file(checkpoint, map_location)
+        meta = check_resumable(ckpt, checkpoint)  # before any state changes
+        ckpt_io.apply_checkpoint(self.model, ckpt, checkpoint, strict=True, logger=self.logger)
         self._iter = self._inner_iter = int(meta["iter"])
         self._epoch = max(int(meta.get("epoch", 1)) - 1, 0)
         self.meta.setdefault("hook_msgs", {}).update(meta.get("hook_msgs", {}))

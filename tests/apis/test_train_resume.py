@@ -1,9 +1,11 @@
-"""tools/train.py run in-process: exact resume, --auto-resume, --load-from, and the NaN stop.
+"""tools/train.py run in-process: exact resume, --auto-resume (also past corrupt files),
+--load-from, and the NaN stop.
 
 Each run trains the tiny smoke config (ResNetV1c-18 with 4-32 channels, 24 px crops) for 2-4
 iterations on a 4-image synthetic dataset, so the whole module takes a few seconds.
 """
 import json
+import os
 import os.path as osp
 import random
 import shutil
@@ -146,3 +148,69 @@ def test_non_finite_loss_stops_naming_iteration_and_last_good_checkpoint(data_ro
     assert sorted(p.name for p in work_dir.glob("*.pth")) == ["iter_2.pth", "latest.pth"]
     assert load(work_dir / "latest.pth")["meta"]["iter"] == 2
     assert [r["iter"] for r in read_json_log(work_dir)[1]] == [1, 2]
+
+
+def truncated_copy(src, dst):
+    """A checkpoint cut in half, as an interrupted copy or a full disk leaves it."""
+    data = Path(src).read_bytes()
+    Path(dst).write_bytes(data[:len(data) // 2])
+    return str(dst)
+
+
+def test_auto_resume_skips_a_corrupt_latest_and_says_why(full_run, data_root, tmp_path, capsys):
+    shutil.copy(full_run / "iter_2.pth", tmp_path / "iter_2.pth")
+    latest = truncated_copy(full_run / "iter_4.pth", tmp_path / "latest.pth")
+    scramble_global_rngs()
+    assert train(tmp_path, data_root, "--deterministic", "--auto-resume") == 0
+    err = capsys.readouterr().err
+    (skip,) = [line for line in err.splitlines() if "auto-resume: skipped" in line]
+    assert latest in skip and "is not a readable PyTorch checkpoint" in skip
+    assert f"auto-resume: resuming from {tmp_path / 'iter_2.pth'} (skipped: {latest})" in err
+    assert_same_training_state(load(full_run / "iter_4.pth"), load(tmp_path / "iter_4.pth"))
+    assert [r["iter"] for r in read_json_log(tmp_path)[1]] == [3, 4]
+
+
+def test_auto_resume_without_a_readable_checkpoint_starts_from_scratch(full_run, data_root,
+                                                                        tmp_path, capsys):
+    first = truncated_copy(full_run / "iter_2.pth", tmp_path / "iter_2.pth")
+    latest = truncated_copy(full_run / "iter_2.pth", tmp_path / "latest.pth")
+    assert train(tmp_path, data_root, "--seed", "0", "--auto-resume",
+                 options=["runner.max_iters=2"]) == 0
+    err = capsys.readouterr().err
+    assert (f"auto-resume: no readable checkpoint in {tmp_path} (skipped: {latest}, {first}); "
+            f"training starts from scratch.") in err
+    assert [r["iter"] for r in read_json_log(tmp_path)[1]] == [1, 2]
+    assert load(tmp_path / "iter_2.pth")["meta"]["iter"] == 2
+
+
+def test_explicit_corrupt_resume_from_stops_with_a_clear_error(full_run, data_root, tmp_path,
+                                                                capsys):
+    # Only --auto-resume falls back: a file the user named must load.
+    shutil.copy(full_run / "iter_2.pth", tmp_path / "iter_2.pth")
+    bad = truncated_copy(full_run / "iter_4.pth", tmp_path / "bad.pth")
+    assert train(tmp_path / "work", data_root, "--resume-from", bad, "--auto-resume") == 2
+    err = capsys.readouterr().err
+    (line,) = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert bad in line and "is not a readable PyTorch checkpoint" in line
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("how", ["--resume-from", "--auto-resume"])
+def test_the_resume_checkpoint_is_read_once(full_run, data_root, tmp_path, monkeypatch, how):
+    """tools/train.py takes the seed and the runner its state from one torch.load of the file."""
+    resumed = tmp_path / "iter_2.pth"
+    shutil.copy(full_run / "iter_2.pth", resumed)
+    counts = {}
+    real_load = torch.load
+
+    def counting_load(f, *args, **kwargs):
+        if isinstance(f, (str, os.PathLike)):
+            key = osp.realpath(f)
+            counts[key] = counts.get(key, 0) + 1
+        return real_load(f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", counting_load)
+    flags = ["--resume-from", str(resumed)] if how == "--resume-from" else ["--auto-resume"]
+    assert train(tmp_path, data_root, *flags) == 0
+    assert counts.get(osp.realpath(resumed)) == 1
+    assert [r["iter"] for r in read_json_log(tmp_path)[1]] == [3, 4]

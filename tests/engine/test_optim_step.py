@@ -95,6 +95,29 @@ def test_parse_optimizer_config():
         OptimStep(grad_clip=dict(norm_type=2))
 
 
+def test_parse_fp16_and_amp_with_the_optimizer_config():
+    """MMSeg's fp16 = dict(loss_scale=...) makes any hook type float16; --amp fills in otherwise."""
+    parse = parse_optimizer_config
+    assert parse(dict(grad_clip=dict(max_norm=2.0)), fp16=dict(loss_scale=256.0)) == dict(
+        grad_clip=dict(max_norm=2.0), cumulative_iters=1, amp="fp16", loss_scale=256.0)
+    assert parse(dict(type="GradientCumulativeOptimizerHook", cumulative_iters=3), fp16={}) == dict(
+        grad_clip=None, cumulative_iters=3, amp="fp16", loss_scale=512.0)
+    # A loss_scale of the hook itself wins over fp16's, as mmcv's setdefault made it.
+    assert parse(dict(type="Fp16OptimizerHook", loss_scale="dynamic"),
+                 fp16=dict(loss_scale=8.0))["loss_scale"] == "dynamic"
+    assert parse(None, amp="bf16") == dict(grad_clip=None, cumulative_iters=1, amp="bf16",
+                                           loss_scale="dynamic")
+    assert parse(dict(type="Fp16OptimizerHook"), amp="bf16")["amp"] == "fp16"
+    with pytest.raises(ConfigError,
+                       match=r"fp16 has unknown key\(s\) \['scale'\]; accepted: loss_scale"):
+        parse(None, fp16=dict(scale=1.0))
+    with pytest.raises(ConfigError, match="fp16 must be a dict"):
+        parse(None, fp16=True)
+    with pytest.raises(ConfigError, match=r"type 'GradientCumulativeFp16OptimizerHook'.*"
+                       r"\['cumulative_iter'\].*accepted: grad_clip, cumulative_iters, loss_scale"):
+        parse(dict(type="GradientCumulativeOptimizerHook", cumulative_iter=2), fp16={})
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="float16 AMP needs CUDA")
 def test_fp16_on_cuda_trains_and_resumes_the_loss_scaler(tmp_path, toys, test_logger):
     from seglab.engine import IterBasedRunner

@@ -1,11 +1,13 @@
 """runner_from_config / build_runner: an MMSeg 0.x schedule + runtime config gives a working runner."""
+import inspect
 import os
+import warnings
 
 import pytest
 import torch
 
-from seglab.engine import (CheckpointHook, EvalHook, IterBasedRunner, LrUpdaterHook, TextLoggerHook,
-                           build_runner, runner_from_config)
+from seglab.engine import (CheckpointHook, EvalHook, IterBasedRunner, LrUpdaterHook, OptimStep,
+                           TextLoggerHook, build_runner, runner_from_config)
 from seglab.errors import ConfigError, RegistryError
 
 
@@ -107,3 +109,45 @@ def test_hooks_run_by_priority_then_registration_order(toys, test_logger):
     assert order == ["highest", "normal1", "normal2", "low"]
     with pytest.raises(ValueError, match="priority"):
         runner.register_hook(Named("x"), "SOMETIMES")
+
+
+@pytest.mark.parametrize("overrides, expected", [
+    (dict(fp16=dict(loss_scale=256.0), optimizer_config=dict(grad_clip=dict(max_norm=1.0))),
+     dict(amp="fp16", loss_scale=256.0, cumulative_iters=1, grad_clip=dict(max_norm=1.0))),
+    (dict(fp16=dict(), optimizer_config=dict(type="GradientCumulativeOptimizerHook",
+                                             cumulative_iters=4)),
+     dict(amp="fp16", loss_scale=512.0, cumulative_iters=4, grad_clip=None)),
+    (dict(optimizer_config=dict(type="GradientCumulativeOptimizerHook", cumulative_iters=2)),
+     dict(amp="bf16", loss_scale="dynamic", cumulative_iters=2, grad_clip=None)),
+])
+def test_the_optimizer_step_is_built_once_from_the_config(tmp_path, toys, test_logger, monkeypatch,
+                                                          overrides, expected):
+    builds = []
+    real_init = OptimStep.__init__
+    signature = inspect.signature(real_init)
+
+    def counting_init(self, *args, **kwargs):
+        bound = signature.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        builds.append({k: v for k, v in bound.arguments.items() if k != "self"})
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(OptimStep, "__init__", counting_init)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # float16 on this CPU: the step warns and runs in float32
+        runner = runner_from_config(mmseg_cfg(tmp_path, **overrides), toys["TinySegmentor"](),
+                                    logger=test_logger, amp="bf16")
+    assert len(builds) == 1
+    (options,) = builds
+    assert {k: options[k] for k in expected} == expected
+    assert runner.optim_step.cumulative_iters == expected["cumulative_iters"]
+    assert runner.optim_step.grad_clip == expected["grad_clip"]
+
+
+def test_runner_takes_a_step_or_its_options_not_both(toys):
+    step = OptimStep("cpu", cumulative_iters=3)
+    runner = IterBasedRunner(toys["TinySegmentor"](), None, max_iters=1, optim_step=step)
+    assert runner.optim_step is step
+    with pytest.raises(TypeError, match="either optim_step or its options"):
+        IterBasedRunner(toys["TinySegmentor"](), None, max_iters=1, optim_step=step,
+                        cumulative_iters=2)
