@@ -64,7 +64,8 @@ def main(argv=None) -> int:
     device = resolve_device(args.device)
     cfg.model.train_cfg = None
     _, loader = build_test_loader(cfg, batch_size=1)
-    model = build_test_model(cfg, args.checkpoint, device, strict=True)
+    model = build_test_model(cfg, args.checkpoint, device, strict=True,
+                             tool="tools/benchmark.py")
 
     results = dict(config=args.config, unit="img / s")
     fps_list = []

@@ -170,7 +170,8 @@ def test(args: argparse.Namespace) -> int:
 
     dataset, loader = build_test_loader(cfg, args.batch_size)
     # The bare segmentor, not DDP: a test forward needs no gradient or buffer synchronisation.
-    model = build_test_model(cfg, args.checkpoint, device, dataset, strict=True, logger=logger)
+    model = build_test_model(cfg, args.checkpoint, device, dataset, strict=True, logger=logger,
+                             tool="tools/test.py")
     where = f"{world_size} processes ({device.type})" if world_size > 1 else str(device)
     logger.info(f"Testing {len(dataset)} images on {where} with batch size "
                 f"{loader.batch_size}{' per process' if world_size > 1 else ''}")

@@ -160,12 +160,27 @@ def build_test_loader(cfg, batch_size: Optional[int] = None,
 
 def build_test_model(cfg, checkpoint: Optional[str], device: torch.device,
                      dataset: Optional[Dataset] = None, strict: bool = True,
-                     logger: Optional[logging.Logger] = None) -> nn.Module:
+                     logger: Optional[logging.Logger] = None,
+                     tool: Optional[str] = None) -> nn.Module:
     """Build ``cfg.model``, load ``checkpoint`` strictly, set CLASSES / PALETTE, move, eval.
 
-    A checkpoint for another ``num_classes`` (or architecture) fails with the checkpoint
-    module's :class:`~seglab.errors.CheckpointError` listing the mismatched keys.
+    A checkpoint for another ``num_classes`` (or architecture) fails with a
+    :class:`~seglab.engine.checkpoint.CheckpointMismatchError` listing the mismatched keys.
+
+    Args:
+        cfg: the test config (see :func:`prepare_test_config`).
+        checkpoint: the checkpoint file, or None for random weights.
+        device: where the model goes.
+        dataset: gives CLASSES / PALETTE when the checkpoint's meta has none.
+        strict: fail on any key or shape mismatch.
+        logger: for the notes (default: the ``seglab`` logger).
+        tool: the command-line tool loading for its user (e.g. ``'tools/test.py'``): a mismatch
+            then hints what that tool's user can do, not the API's ``strict=False``.
+
+    Returns:
+        The model in eval mode on ``device``.
     """
+    from ..engine.checkpoint import CheckpointMismatchError
     from .inference import _dataset_classes, build_and_load
 
     log = logger or logging.getLogger("seglab")
@@ -173,7 +188,12 @@ def build_test_model(cfg, checkpoint: Optional[str], device: torch.device,
         log.warning("The config's fp16 setting is ignored: seglab tests in float32.")
     if cfg.get("cudnn_benchmark"):
         torch.backends.cudnn.benchmark = True
-    model, meta = build_and_load(cfg, checkpoint, strict)
+    try:
+        model, meta = build_and_load(cfg, checkpoint, strict)
+    except CheckpointMismatchError as err:
+        if tool is None:
+            raise
+        raise err.for_tool(tool) from None  # the same keys; only the hint changes
     fallback = (getattr(dataset, "CLASSES", None), getattr(dataset, "PALETTE", None)) \
         if dataset is not None else _dataset_classes(cfg)
     for key, value in zip(("CLASSES", "PALETTE"), fallback):

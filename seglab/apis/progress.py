@@ -2,10 +2,13 @@
 
 A bar redrawn with carriage returns is unreadable in a log file or a CI console, so when
 ``sys.stderr`` is not a terminal the reporter writes one line every ``interval`` images
-(and one at the end) with the throughput in images/s.
+(and one at the end) with the time left and the throughput::
+
+    [test] 150/500 images, eta: 0:01:23, 1.80 images/s
 """
 from __future__ import annotations
 
+import datetime
 import logging
 import sys
 import time
@@ -82,9 +85,20 @@ class Progress:
             while self._next_line <= self.count:
                 self._next_line += self.interval
 
+    @property
+    def eta(self) -> Optional[datetime.timedelta]:
+        """Time left at the mean time per image so far (None while the total or rate is unknown)."""
+        rate = self.rate
+        if not self.total or rate <= 0:
+            return None
+        return datetime.timedelta(seconds=round(max(self.total - self.count, 0) / rate))
+
     def _line(self) -> None:
         total = f"/{self.total}" if self.total else ""
-        _emit(f"[{self.desc}] {self.count}{total} images, {self.rate:.2f} images/s", self.logger)
+        eta = self.eta
+        eta_text = f", eta: {eta}" if eta is not None else ""
+        _emit(f"[{self.desc}] {self.count}{total} images{eta_text}, {self.rate:.2f} images/s",
+              self.logger)
 
     def close(self) -> None:
         """End the bar, or write the final line if the last one did not already say it."""

@@ -18,6 +18,7 @@ from torch.utils.data import Dataset
 
 from ..engine import IterBasedRunner, SegDistributedDataParallel, get_root_logger, runner_from_config
 from ..engine.ddp import build_ddp
+from ..engine.hooks.progress import add_progress_bar
 from ..engine.resume import ResumeSource
 from ..engine.dist import broadcast_object
 from ..engine.seed import set_random_seed
@@ -181,5 +182,10 @@ def train_segmentor(model: nn.Module, dataset: Union[Dataset, Sequence[Dataset]]
     evaluate_fn = _make_evaluate_fn(cfg, distributed, device, logger, seed) if validate else None
     runner = runner_from_config(cfg, model, evaluate_fn=evaluate_fn, meta=meta, timestamp=timestamp,
                                 logger=logger, amp=cfg.get("amp"), device=device, resume=resume)
-    runner.run([train_loader], workflow)
+    bar = add_progress_bar(runner)  # a tqdm bar on an interactive terminal (rank 0) only
+    try:
+        runner.run([train_loader], workflow)
+    finally:
+        if bar is not None:
+            bar.close()  # also when training stops with an error: the console is given back
     return runner

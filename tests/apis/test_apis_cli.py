@@ -83,6 +83,27 @@ def test_progress_lines_without_a_terminal(caplog):
     assert all(line.endswith("images/s") for line in lines)
 
 
+
+def test_progress_lines_show_the_time_left(caplog, monkeypatch):
+    from types import SimpleNamespace
+
+    from seglab.apis import progress as progress_module
+
+    clock = SimpleNamespace(now=100.0)
+    monkeypatch.setattr(progress_module, "time", SimpleNamespace(perf_counter=lambda: clock.now))
+    logger = logging.getLogger("apis_tests.cli_eta")
+    with caplog.at_level(logging.INFO, logger=logger.name):
+        progress = Progress(total=500, logger=logger, interval=150, use_tqdm=False, enabled=True)
+        clock.now += 60.0  # 150 images in 60 s: 0.4 s each, 350 left
+        progress.update(150)
+        clock.now += 140.0
+        progress.update(350)
+        progress.close()
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines[0] == "[test] 150/500 images, eta: 0:02:20, 2.50 images/s"
+    assert lines[-1] == "[test] 500/500 images, eta: 0:00:00, 2.50 images/s"
+
+
 def test_progress_bar_on_a_terminal(monkeypatch):
     stream = io.StringIO()
     stream.isatty = lambda: True

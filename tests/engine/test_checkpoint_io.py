@@ -92,6 +92,29 @@ def test_strict_mismatch_lists_keys_shapes_and_num_classes_hint(tmp_path, toys):
     assert all(torch.equal(before[k], v) for k, v in dst.state_dict().items()), "strict: nothing loaded"
 
 
+
+def test_strict_mismatch_error_rewords_its_hint_for_a_tool(tmp_path, toys):
+    """The API's hint (strict=False) is no option for a tool that loads strictly for its user."""
+    import pickle
+
+    from seglab.engine.checkpoint import CheckpointMismatchError
+
+    torch.save({"state_dict": _fresh(toys, 0, num_classes=21).state_dict()}, tmp_path / "c.pth")
+    with pytest.raises(CheckpointMismatchError) as info:
+        load_checkpoint(_fresh(toys, 1, num_classes=19), tmp_path / "c.pth", strict=True)
+    err = info.value
+    assert err.shapes[0][0] == "conv_seg.weight" and not err.missing and not err.unexpected
+    tool_msg = str(err.for_tool("tools/test.py"))
+    assert "conv_seg.weight: checkpoint [21, 4, 1, 1] vs model [19, 4, 1, 1]" in tool_msg
+    assert "strict=False" not in tool_msg
+    assert "trained for 21 classes and the config builds 19" in tool_msg
+    assert "tools/test.py needs the config the checkpoint was trained with" in tool_msg
+    assert f"tools/train.py CONFIG --load-from {tmp_path / 'c.pth'}" in tool_msg
+    # Errors may be pickled (between processes): the message and the keys survive.
+    copy = pickle.loads(pickle.dumps(err.for_tool("tools/test.py")))
+    assert str(copy) == tool_msg and copy.shapes == err.shapes
+
+
 def test_non_strict_loads_matching_keys_and_warns(tmp_path, toys, test_logger):
     src = _fresh(toys, 0, num_classes=5)
     torch.save({"state_dict": src.state_dict()}, tmp_path / "c.pth")

@@ -17,7 +17,7 @@ from PIL import Image
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, osp.join(REPO, "tests", "apis"))
 
-from apis_helpers import make_fixture_files, tiny_model  # noqa: E402
+from apis_helpers import config_text, make_fixture_files, tiny_model  # noqa: E402
 
 
 def _load_tool():
@@ -123,6 +123,25 @@ def test_checkpoint_with_other_num_classes(tool, files, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "decode_head.conv_seg.weight: checkpoint [4, 16, 1, 1] vs model [6, 16, 1, 1]" in err
     assert "num_classes" in err
+
+
+
+def test_other_num_classes_hint_says_what_test_py_can_do(tool, files, tmp_path, capsys):
+    """tools/test.py loads strictly and has no strict=False: the hint must not offer it."""
+    from seglab.apis.cli import run_tool
+    from seglab.engine import save_checkpoint
+
+    config = tmp_path / "nineteen.py"
+    config.write_text(config_text(files["data_root"], num_classes=19))
+    other = str(tmp_path / "twentyone.pth")
+    save_checkpoint(tiny_model(num_classes=21), other)
+    assert run_tool(tool.main, [str(config), other, "--eval", "mIoU"]) == 2
+    err = capsys.readouterr().err
+    assert "decode_head.conv_seg.weight: checkpoint [21, 16, 1, 1] vs model [19, 16, 1, 1]" in err
+    assert "strict=False" not in err
+    assert "trained for 21 classes and the config builds 19" in err
+    assert "tools/test.py needs the config the checkpoint was trained with" in err
+    assert f"tools/train.py CONFIG --load-from {other}" in err
 
 
 def test_aug_test_and_format_only(tool, files, tmp_path):

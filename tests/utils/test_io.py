@@ -34,3 +34,32 @@ def test_atomic_open_rejects_append_mode(tmp_path):
 
 def test_dist_info_without_process_group():
     assert get_dist_info() == (0, 1)
+
+
+@pytest.fixture
+def umask():
+    """Set the process umask for one test; the previous one is restored after it."""
+    previous = os.umask(0o022)
+    try:
+        yield os.umask
+    finally:
+        os.umask(previous)
+
+
+@pytest.mark.parametrize("mask, expected", [(0o022, 0o644), (0o077, 0o600)])
+def test_atomic_writes_get_the_mode_of_any_new_file(tmp_path, umask, mask, expected):
+    umask(mask)
+    plain = tmp_path / "plain.txt"
+    plain.write_text("reference")  # what the umask gives a file created the ordinary way
+    assert plain.stat().st_mode & 0o777 == expected
+    atomic_write_text(tmp_path / "cfg.py", "a = 1\n")
+    atomic_torch_save({"w": torch.ones(1)}, tmp_path / "ckpt.pth")
+    for name in ("cfg.py", "ckpt.pth"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == expected, name
+    # Replacing a file gives the new file's mode, as writing a new file would.
+    old = tmp_path / "old.pth"
+    old.write_bytes(b"old")
+    old.chmod(0o640)
+    atomic_torch_save({"w": torch.ones(1)}, old)
+    assert old.stat().st_mode & 0o777 == expected
+    assert sorted(os.listdir(tmp_path)) == ["cfg.py", "ckpt.pth", "old.pth", "plain.txt"]

@@ -4,7 +4,9 @@ from .eval import EvalHook
 from .hook import PRIORITIES, Hook, get_priority
 from .logger import LoggerHook, TextLoggerHook
 from .lr import LrUpdaterHook, build_lr_hook
+from .progress import ProgressBarHook, add_progress_bar
 from .tensorboard import TensorboardLoggerHook
 
 __all__ = ["Hook", "PRIORITIES", "get_priority", "CheckpointHook", "EvalHook", "LoggerHook",
-           "TextLoggerHook", "TensorboardLoggerHook", "LrUpdaterHook", "build_lr_hook"]
+           "TextLoggerHook", "TensorboardLoggerHook", "LrUpdaterHook", "build_lr_hook",
+           "ProgressBarHook", "add_progress_bar"]
