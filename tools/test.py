@@ -197,4 +197,6 @@ def test(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run_tool(main))
+    from seglab.engine.launch import run_and_exit
+
+    run_and_exit(lambda: run_tool(main))  # a distributed rank skips interpreter finalization

@@ -286,4 +286,6 @@ def build_model_and_data(cfg: Config, logger: logging.Logger) -> Tuple[Any, List
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from seglab.engine.launch import run_and_exit
+
+    run_and_exit(main)  # a distributed rank skips interpreter finalization (see finish_process)

@@ -13,12 +13,16 @@ back to gloo with one warning, so the MMSeg configs run unchanged on CPU process
 from __future__ import annotations
 
 import datetime
+import gc
+import logging
 import os
 import shutil
 import socket
 import subprocess
+import sys
+import traceback
 import warnings
-from typing import Any, Dict, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Mapping, NoReturn, Optional, Tuple, Union
 
 import torch
 import torch.distributed as dist
@@ -26,13 +30,17 @@ import torch.distributed as dist
 from ..errors import ConfigError
 from ..utils import get_dist_info
 
-__all__ = ["LAUNCHERS", "init_dist", "destroy_dist", "launcher_env", "resolve_backend",
-           "first_slurm_host", "port_is_free", "find_free_port"]
+__all__ = ["LAUNCHERS", "init_dist", "destroy_dist", "finish_process", "exit_process", "run_and_exit",
+           "launcher_env", "resolve_backend", "first_slurm_host", "port_is_free",
+           "find_free_port"]
 
 LAUNCHERS = ("pytorch", "slurm", "mpi")
 DEFAULT_PORT = 29500
 # Keys of the config's dist_params (besides backend) that init_dist understands.
 DIST_PARAM_KEYS = ("port", "timeout", "init_method")
+
+# Set once this process has joined a process group (it stays set after destroy_dist).
+_joined_group = False
 
 _TORCHRUN_HINT = ("start it with tools/dist_train.sh / tools/dist_test.sh (or python -m "
                   "torch.distributed.run), or run on one process with --launcher none")
@@ -237,8 +245,10 @@ def init_dist(launcher: str, backend: Optional[str] = None, **dist_params: Any) 
     timeout = _timeout(dist_params.get("timeout"))
     if timeout is not None:
         kwargs["timeout"] = timeout
+    global _joined_group
     try:
         dist.init_process_group(**kwargs)
+        _joined_group = True
     except Exception as err:  # torch raises RuntimeError or DistNetworkError, depending on version
         text = str(err)
         if "EADDRINUSE" in text or "address already in use" in text.lower():
@@ -254,9 +264,77 @@ def destroy_dist() -> None:
     """Leave the default process group at the end of a successful run (no-op without one).
 
     Every rank calls it; it releases the backend's resources (NCCL warns at exit otherwise).
+    Garbage is collected first: a DDP wrapper left in a reference cycle holds the group, and
+    only once the last reference is gone does the backend join its worker threads.
     """
     if dist.is_available() and dist.is_initialized():
+        gc.collect()
         dist.destroy_process_group()
+
+
+def finish_process(code: int) -> NoReturn:
+    """End a tool's process with exit status ``code``.
+
+    A process that never joined a process group exits normally (``sys.exit``). One that did
+    (torchrun, srun, mpirun) leaves the group when ``code`` is 0, flushes its logs and standard
+    streams and ends with ``os._exit``, skipping Python's interpreter finalization. Why: gloo runs
+    each collective on a worker thread, which drops its references to the collective's tensors
+    just *after* the caller has been told the collective finished. When the main thread is by then
+    already finalizing the interpreter (the tool returned right after its last collective, e.g.
+    the RNG-state gather of the last checkpoint), releasing a tensor that has a Python object takes
+    the GIL, Python ends that thread with ``pthread_exit``, and its forced unwind through a
+    ``noexcept`` frame aborts the process: ``terminate called without an active exception``,
+    SIGABRT, after all the work was done (seen in about one run in 15 of tools/dist_train.sh on a
+    loaded 2-core machine). Without finalization the worker threads are stopped by the exit
+    itself, so a finished job always exits with its own status.
+
+    On a failed run (``code`` != 0) the group is not destroyed: a peer may still be inside a
+    collective, and tearing down under it could block; the exit status and the message printed
+    before are what torchrun reports.
+    """
+    if not (_joined_group or (dist.is_available() and dist.is_initialized())):
+        sys.exit(code)
+    if code == 0:
+        destroy_dist()
+    exit_process(code)
+
+
+def exit_process(code: int) -> NoReturn:
+    """Flush the log files and standard streams, then end the process at once with ``code``
+    (``os._exit``: no interpreter finalization, no atexit handlers; see :func:`finish_process`).
+    """
+    logging.shutdown()  # what finalization would have done for the log files: flush and close
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed or broken pipe: nothing left to save
+            pass
+    os._exit(code)
+
+
+def run_and_exit(main: Callable[[], Optional[int]]) -> NoReturn:
+    """Run a tool's ``main()`` and end the process through :func:`finish_process`.
+
+    An exception that ``main`` lets through is printed as Python would print it and exits with
+    status 1 (``SystemExit`` keeps its status), so a distributed rank that fails unexpectedly
+    still shows its traceback and fails the job.
+    """
+    try:
+        code = main()
+    except SystemExit as err:
+        code = err.code
+    except KeyboardInterrupt:
+        traceback.print_exc()
+        code = 130  # what a shell reports for Ctrl-C
+    except BaseException:  # noqa: B902 - everything a tool did not handle ends the process here
+        traceback.print_exc()
+        code = 1
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):  # sys.exit("message"): Python prints it and exits with 1
+        print(code, file=sys.stderr)
+        code = 1
+    finish_process(code)
 
 
 def port_is_free(port: int, host: str = "") -> bool:

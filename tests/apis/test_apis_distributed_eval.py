@@ -3,21 +3,20 @@ from __future__ import annotations
 
 import json
 import os
-import time
 
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 
 from apis_helpers import NUM_CLASSES, OracleSegmentor
 from seglab.apis import evaluate_segmentor
 from seglab.apis.cli import build_test_loader
 from seglab.config import Config
 from seglab.datasets import DistributedSampler, build_dataloader
+from spawn_ranks import spawn_ranks
 
 
-def _worker(rank, world_size, config, init_file, out_dir):
+def _worker(rank, world_size, init_file, config, out_dir):
     # A forked child must not enter the OpenMP pool its parent already started (it hangs).
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank,
@@ -37,16 +36,7 @@ def _worker(rank, world_size, config, init_file, out_dir):
 
 
 def test_two_ranks_give_the_single_process_result(fixture_files, tmp_path):
-    # spawn, not fork: a child forked from a pytest worker that ran torch code can hang.
-    context = mp.start_processes(_worker, args=(2, fixture_files["config"],
-                                                str(tmp_path / "init"), str(tmp_path)),
-                                 nprocs=2, start_method="spawn", join=False)
-    deadline = time.monotonic() + 120
-    while not context.join(timeout=1):
-        if time.monotonic() > deadline:  # a hung rank must fail the test, not the suite
-            for process in context.processes:
-                process.kill()
-            pytest.fail("the two evaluation ranks did not finish within 120 s")
+    spawn_ranks(_worker, (fixture_files["config"], str(tmp_path)))
     dataset, loader = build_test_loader(Config.fromfile(fixture_files["config"]))
     single = evaluate_segmentor(OracleSegmentor(dataset, NUM_CLASSES, step=3), loader,
                                 metric=["mIoU", "mFscore"], logger="silent")

@@ -3,25 +3,18 @@ from __future__ import annotations
 
 import json
 import os.path as osp
-import socket
 from itertools import islice
 
-import torch.multiprocessing as mp
+from spawn_ranks import spawn_ranks
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _worker(rank: int, port: int, out_dir: str) -> None:
+def _worker(rank: int, world_size: int, init_file: str, out_dir: str) -> None:
     import torch.distributed as dist
 
     from seglab.datasets import build_dataloader
 
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
-                            world_size=2)
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank,
+                            world_size=world_size)
     try:
         dataset = list(range(11))
         train = build_dataloader(dataset, samples_per_gpu=2, workers_per_gpu=0, seed=None)
@@ -37,7 +30,7 @@ def _worker(rank: int, port: int, out_dir: str) -> None:
 
 
 def test_two_ranks_share_the_seed_and_split_the_data(tmp_path):
-    mp.spawn(_worker, args=(_free_port(), str(tmp_path)), nprocs=2, join=True)
+    spawn_ranks(_worker, (str(tmp_path),))
     r0, r1 = (json.load(open(tmp_path / f"rank{r}.json")) for r in range(2))
     assert (r0["rank"], r1["rank"], r0["world"], r1["world"]) == (0, 1, 2, 2)
     assert r0["seed"] == r1["seed"]  # drawn on rank 0, broadcast

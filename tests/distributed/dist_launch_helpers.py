@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
 from seglab.engine.launch import find_free_port
+from spawn_ranks import spawn_ranks as run_forked  # noqa: F401  (the in-process 2-rank tests)
 
 REPO = Path(__file__).resolve().parents[2]
 WORKERS = Path(__file__).resolve().parent / "workers"
@@ -63,31 +64,3 @@ def make_collectives_inputs() -> Dict[str, "torch.Tensor"]:
         uneven_probe=torch.randn(4, 5, 3, 3, generator=generator),
         uneven_weight=torch.rand(5, generator=generator) + 0.5,
         uneven_bias=torch.randn(5, generator=generator))
-
-
-def run_forked(worker: Callable, args: Sequence, nprocs: int = 2,
-               timeout: float = TIMEOUT_S) -> None:
-    """Run ``worker(rank, nprocs, init_file, *args)`` in ``nprocs`` new (spawned) processes.
-
-    In-process APIs are tested over a real gloo group; the worker joins it with
-    ``init_method=f"file://{init_file}"``. A worker's exception fails the caller with the
-    worker's traceback; a hang is killed after ``timeout`` seconds. Spawn, not fork: a child
-    forked from a pytest worker that already ran torch code can hang (OpenMP and other locks
-    held by the parent's threads at the fork), which happened here about one run in three.
-    """
-    import tempfile
-    import time
-
-    import pytest
-    import torch.multiprocessing as mp
-
-    with tempfile.TemporaryDirectory() as folder:
-        init_file = os.path.join(folder, "init")
-        context = mp.start_processes(worker, args=(nprocs, init_file, *args), nprocs=nprocs,
-                                     start_method="spawn", join=False)
-        deadline = time.monotonic() + timeout
-        while not context.join(timeout=0.5):
-            if time.monotonic() > deadline:  # a hung rank fails the test, not the suite
-                for process in context.processes:
-                    process.kill()
-                pytest.fail(f"{nprocs} ranks did not finish within {timeout} s")

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 
 from seglab.errors import DatasetError
 from seglab.evaluation import IoUMetric, UnknownMetricError, intersect_and_union, pre_eval_to_metrics
+from spawn_ranks import spawn_ranks
 
 
 def _random_maps(n, h=12, w=14, num_classes=4, seed=0):
@@ -128,9 +128,7 @@ def _all_reduce_worker(rank, world_size, init_file, out_dir):
 
 
 def test_all_reduce_sums_counts_across_two_processes(tmp_path):
-    # spawn, not fork: a child forked from a pytest worker that ran torch code can hang.
-    mp.start_processes(_all_reduce_worker, args=(2, str(tmp_path / "init"), str(tmp_path)),
-                       nprocs=2, start_method="spawn")
+    spawn_ranks(_all_reduce_worker, (str(tmp_path),))
     preds, labels = _random_maps(5)
     expected = _metric_from(preds, labels).state_dict()
     for rank in range(2):

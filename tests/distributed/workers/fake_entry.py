@@ -32,4 +32,6 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    from seglab.engine.launch import run_and_exit
+
+    run_and_exit(main)  # as tools/train.py: no interpreter finalization after collectives
