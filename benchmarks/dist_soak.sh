@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Repeat a real 2-process CPU job N times and count the runs that did not exit 0.
 #
-#   benchmarks/dist_soak.sh [N] [--tests]
+#   benchmarks/dist_soak.sh [N] [--tests | --exit | --exit-plain]
 #
-# Each run is tools/dist_train.sh (tiny FCN with SyncBN, 4 iterations, evaluation at the end)
-# followed by tools/dist_test.sh on its checkpoint (--eval mIoU, --out); a run passes only when
-# both exit 0. With --tests each run is instead the distributed test suite
-# (pytest -n 2 tests/distributed). Prints one line per failed run (with its log) and, last,
-# "N passed, M failed". Exit status: 0 when none failed.
+# Default: each run is tools/dist_train.sh (tiny FCN with SyncBN, 4 iterations, evaluation at the
+# end) followed by tools/dist_test.sh on its checkpoint (--eval mIoU, --out); a run passes only
+# when both exit 0. --tests: each run is the distributed test suite (pytest -n 2
+# tests/distributed). --exit / --exit-plain: each run is benchmarks/dist_exit_worker.py under
+# torchrun pinned to one core, ending as the tools do / with a plain sys.exit (the abort at exit
+# that finish_process fixes, made frequent). Prints one block per failed run (the end of its log)
+# and, last, "N passed, M failed". Exit status: 0 when none failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-20}
@@ -38,10 +40,6 @@ find_unused_parameters = True
 PY
 fi
 
-free_port() {
-    "$python" -c "import socket; s = socket.socket(); s.bind(('', 0)); print(s.getsockname()[1])"
-}
-
 passed=0
 failed=0
 for i in $(seq 1 "$runs"); do
@@ -49,13 +47,19 @@ for i in $(seq 1 "$runs"); do
     if [ "$mode" = "--tests" ]; then
         "$python" -m pytest -q -n 2 -p no:cacheprovider tests/distributed >"$log" 2>&1
         status=$?
+    elif [ "$mode" = "--exit" ] || [ "$mode" = "--exit-plain" ]; then
+        SEGLAB_EXIT=$([ "$mode" = "--exit-plain" ] && echo plain || echo seglab) \
+        PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" taskset -c 0 \
+            "$python" -m torch.distributed.run --standalone --nproc_per_node 2 \
+            benchmarks/dist_exit_worker.py >"$log" 2>&1
+        status=$?
     else
         rm -rf "$work/wd"
-        PORT=$(free_port) PYTHON="$python" tools/dist_train.sh "$work/soak.py" 2 \
+        PORT=0 PYTHON="$python" tools/dist_train.sh "$work/soak.py" 2 \
             --work-dir "$work/wd" --seed 0 >"$log" 2>&1
         status=$?
         if [ $status -eq 0 ]; then
-            PORT=$(free_port) PYTHON="$python" tools/dist_test.sh "$work/soak.py" \
+            PORT=0 PYTHON="$python" tools/dist_test.sh "$work/soak.py" \
                 "$work/wd/latest.pth" 2 --eval mIoU --out "$work/wd/results.pkl" >>"$log" 2>&1
             status=$?
         fi

@@ -2,6 +2,9 @@
 # variables, a port check on node 0, and the torchrun command line.
 #
 #   run_torchrun GPUS TOOL [TOOL arguments]   (uses $USER_CMD in the busy-port message)
+#
+# PORT=0 (one node only): torchrun's standalone rendezvous binds a free port itself, so several
+# jobs on one machine never race for a port picked in advance.
 
 run_torchrun() {
     local gpus=$1 tool=$2
@@ -18,6 +21,18 @@ run_torchrun() {
         ''|*[!0-9]*) echo "error: PORT=$port is not a port number; set PORT to a free port, e.g. PORT=29501" >&2
                      exit 2 ;;
     esac
+    if [ "$port" = "0" ]; then
+        if [ "$nnodes" != "1" ]; then
+            echo "error: PORT=0 (any free port) works on one node only; the $nnodes nodes of a job meet at MASTER_ADDR:PORT, so set PORT to the same free port on every node, e.g. PORT=29501" >&2
+            exit 2
+        fi
+        PYTHONPATH="$tools_dir/..${PYTHONPATH:+:$PYTHONPATH}" \
+        exec "$python" -m torch.distributed.run \
+            --standalone \
+            --nproc_per_node="$gpus" \
+            "$tools_dir/$tool" \
+            "$@"
+    fi
     # Node 0 hosts the rendezvous on the port: fail now, with the fix, rather than inside torchrun.
     if [ "$node_rank" = "0" ]; then
         if ! "$python" -c "

@@ -6,7 +6,8 @@
 # Environment (MMSegmentation 0.x names):
 #   NNODES       number of nodes (default 1); NODE_RANK: this node's rank (default 0)
 #   MASTER_ADDR  address of node 0 (default 127.0.0.1)
-#   PORT         port on node 0 (default: MASTER_PORT, else 29500); one per concurrent job
+#   PORT         port on node 0 (default: MASTER_PORT, else 29500); one per concurrent job;
+#                PORT=0 on one node: torchrun binds a free port itself
 #   PYTHON       the interpreter (default: python)
 # Multi-node, e.g. 2 nodes with 4 GPUs each:
 #   node 0: NNODES=2 NODE_RANK=0 MASTER_ADDR=10.0.0.1 PORT=29500 tools/dist_test.sh CONFIG CKPT 4

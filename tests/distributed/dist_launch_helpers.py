@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
-from seglab.engine.launch import find_free_port
 from spawn_ranks import spawn_ranks as run_forked  # noqa: F401  (the in-process 2-rank tests)
 
 REPO = Path(__file__).resolve().parents[2]
@@ -30,10 +29,13 @@ def child_env(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
 
 def run_torchrun(script: Path, args: Sequence[str], nproc: int = 2,
                  timeout: float = TIMEOUT_S) -> subprocess.CompletedProcess:
-    """``python -m torch.distributed.run --nproc_per_node N script args`` on a free local port."""
-    cmd: List[str] = [PYTHON, "-m", "torch.distributed.run", "--nnodes", "1",
-                      "--nproc_per_node", str(nproc), "--master_addr", "127.0.0.1",
-                      "--master_port", str(find_free_port()), str(script), *args]
+    """``python -m torch.distributed.run --standalone --nproc_per_node N script args``.
+
+    ``--standalone``: torchrun binds a free port itself; a port picked here and released before
+    torchrun binds it could be taken by another test's process in between.
+    """
+    cmd: List[str] = [PYTHON, "-m", "torch.distributed.run", "--standalone",
+                      "--nproc_per_node", str(nproc), str(script), *args]
     return subprocess.run(cmd, env=child_env(), cwd=str(REPO), capture_output=True, text=True,
                           timeout=timeout)
 

@@ -19,7 +19,6 @@ import numpy as np
 import pytest
 
 from dist_launch_helpers import PYTHON, REPO, TIMEOUT_S, child_env
-from seglab.engine.launch import find_free_port
 
 sys.path.insert(0, str(REPO / "tests" / "apis"))
 
@@ -37,7 +36,7 @@ def _load_tool():
 
 
 def dist_test(config, checkpoint, *args, timeout=TIMEOUT_S) -> subprocess.CompletedProcess:
-    env = child_env({"PORT": str(find_free_port()), "PYTHON": PYTHON})
+    env = child_env({"PORT": "0", "PYTHON": PYTHON})  # PORT=0: torchrun binds a free port
     return subprocess.run([str(REPO / "tools" / "dist_test.sh"), config, checkpoint, "2", *args],
                           env=env, cwd=str(REPO), capture_output=True, text=True, timeout=timeout)
 

@@ -18,7 +18,6 @@ import pytest
 import torch
 
 from dist_launch_helpers import PYTHON, REPO, TIMEOUT_S, child_env
-from seglab.engine.launch import find_free_port
 
 CONFIG = """
 _base_ = {base!r}
@@ -33,7 +32,7 @@ find_unused_parameters = True
 
 
 def dist_train(config: str, *args: str, timeout: float = TIMEOUT_S) -> subprocess.CompletedProcess:
-    env = child_env({"PORT": str(find_free_port()), "PYTHON": PYTHON})
+    env = child_env({"PORT": "0", "PYTHON": PYTHON})  # PORT=0: torchrun binds a free port
     return subprocess.run([str(REPO / "tools" / "dist_train.sh"), config, "2", *args], env=env,
                           cwd=str(REPO), capture_output=True, text=True, timeout=timeout)
 
@@ -170,7 +169,7 @@ def test_killed_rank_leaves_the_last_checkpoint_intact_and_resumable(config):
     work_dir = Path(config).parent / "killed"
     args = [str(REPO / "tools" / "dist_train.sh"), config, "2", "--work-dir", str(work_dir),
             "--no-validate", "--options", "runner.max_iters=1000", "log_config.interval=50"]
-    env = child_env({"PORT": str(find_free_port()), "PYTHON": PYTHON})
+    env = child_env({"PORT": "0", "PYTHON": PYTHON})  # PORT=0: torchrun binds a free port
     proc = subprocess.Popen(args, env=env, cwd=str(REPO), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:

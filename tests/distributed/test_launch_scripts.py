@@ -140,6 +140,29 @@ def test_two_node_rehearsal_on_localhost(tools, tmp_path):
     assert "".join(outputs).count("using the gloo backend on CPU instead") == 1
 
 
+def test_port_zero_lets_torchrun_bind_a_free_port(tools, tmp_path):
+    """PORT=0 on one node: torchrun's standalone rendezvous binds a free port itself, so no
+    port is picked in advance that another job could take first; both ranks meet on it."""
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = _run([tools / "dist_train.sh", "cfg.py", "2", "--seed", "1"],
+                child_env({"PYTHON": PYTHON, "PORT": "0", "SEGLAB_FAKE_OUT": str(out)}))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ranks = _read_ranks(out, 2)
+    assert [r["rank"] for r in ranks] == [0, 1] and ranks[0]["rank_sum"] == 1.0
+    assert ranks[0]["master_port"] == ranks[1]["master_port"] != "0"
+    assert ranks[0]["argv"] == ["cfg.py", "--launcher", "pytorch", "--seed", "1"]
+
+
+def test_port_zero_is_refused_for_several_nodes(tools):
+    proc = _run([tools / "dist_test.sh", "cfg.py", "ck.pth", "1"],
+                child_env({"PYTHON": PYTHON, "PORT": "0", "NNODES": "2", "NODE_RANK": "1"}),
+                timeout=30)
+    assert proc.returncode == 2
+    assert "PORT=0 (any free port) works on one node only" in proc.stderr
+    assert "torch.distributed" not in proc.stderr
+
+
 @pytest.fixture
 def recording_srun(tmp_path):
     bin_dir = tmp_path / "bin"
