@@ -165,7 +165,7 @@ def build_test_model(cfg, checkpoint: Optional[str], device: torch.device,
     """Build ``cfg.model``, load ``checkpoint`` strictly, set CLASSES / PALETTE, move, eval.
 
     A checkpoint for another ``num_classes`` (or architecture) fails with a
-    :class:`~seglab.engine.checkpoint.CheckpointMismatchError` listing the mismatched keys.
+    :class:`~seglab.checkpoint.CheckpointMismatchError` listing the mismatched keys.
 
     Args:
         cfg: the test config (see :func:`prepare_test_config`).
@@ -180,7 +180,7 @@ def build_test_model(cfg, checkpoint: Optional[str], device: torch.device,
     Returns:
         The model in eval mode on ``device``.
     """
-    from ..engine.checkpoint import CheckpointMismatchError
+    from ..checkpoint import CheckpointMismatchError
     from .inference import _dataset_classes, build_and_load
 
     log = logger or logging.getLogger("seglab")

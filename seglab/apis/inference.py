@@ -104,7 +104,7 @@ def build_and_load(cfg, checkpoint: Optional[str], strict: bool) -> Tuple[nn.Mod
     checkpoint, and building never reads a pretrained file); the config is kept as
     ``model.cfg``.
     """
-    from ..engine import load_checkpoint
+    from ..checkpoint import load_checkpoint
     from ..models import build_segmentor
 
     if "model" not in cfg:

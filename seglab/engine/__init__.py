@@ -1,12 +1,12 @@
-"""Training engine: checkpoint IO, optimizer and lr schedule, the iteration-based runner and hooks.
+"""Training engine: optimizer and lr schedule, the iteration-based runner and hooks.
 
 Importing it registers the optimizers (``OPTIMIZERS``), lr policies (``LR_SCHEDULERS``), hooks
 (``HOOKS``) and ``IterBasedRunner`` (``RUNNERS``).
 """
+from ..checkpoint import (apply_checkpoint, convert_checkpoint, get_state_dict, load_checkpoint,
+                          load_checkpoint_file, load_checkpoint_with_prefix, load_state_dict,
+                          resolve_checkpoint_path, save_checkpoint, weights_to_cpu)
 from .builder import build_runner, runner_from_config
-from .checkpoint import (apply_checkpoint, get_state_dict, load_checkpoint, load_checkpoint_file,
-                         load_checkpoint_with_prefix, load_state_dict, save_checkpoint, weights_to_cpu)
-from .convert import convert_checkpoint
 from .ddp import SegDistributedDataParallel
 from .dist import all_gather_object, all_reduce_dict, broadcast_object
 from .env import collect_env, format_env
@@ -16,7 +16,6 @@ from .latest import find_latest_checkpoint, update_latest
 from .log_buffer import LogBuffer
 from .logging import get_root_logger
 from .lr_schedule import CosineAnnealing, Exp, Fixed, Inv, LrSchedule, Poly, Step
-from .model_zoo import resolve_checkpoint_path
 from .optim_step import OptimStep, parse_optimizer_config
 from .optimizer import DefaultOptimizerConstructor, build_optimizer, load_optimizer_state
 from .resume import ResumeSource, resolve_resume

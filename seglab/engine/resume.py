@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from ..errors import CheckpointError
-from .checkpoint import PathLike, load_checkpoint_file
+from ..checkpoint.io import PathLike, load_checkpoint_file
 from .latest import checkpoint_candidates
 
 

@@ -17,10 +17,10 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Seque
 import torch
 from torch import nn
 
+from ..checkpoint import io as ckpt_io
 from ..errors import CheckpointError, ConfigError, SeglabError
 from ..registry import HOOKS, RUNNERS, build_from_cfg
 from ..utils import get_dist_info, is_distributed
-from . import checkpoint as ckpt_io
 from .dist import all_gather_object
 from .hooks.hook import Hook, get_priority
 from .hooks.logger import LoggerHook

@@ -14,6 +14,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Union
 
 from torch import nn
 
+from ...checkpoint import load_checkpoint
 from ...errors import CheckpointError, ConfigError
 
 InitCfg = Union[Mapping, Sequence[Mapping], None]
@@ -150,15 +151,13 @@ def load_pretrained(module: nn.Module, checkpoint: Optional[str], prefix: Option
     Args:
         module: the module to fill.
         checkpoint: a local path, ``open-mmlab://``, ``torchvision://`` or URL (resolved by
-            :func:`seglab.engine.checkpoint.load_checkpoint`, which explains where to place a file
+            :func:`seglab.checkpoint.load_checkpoint`, which explains where to place a file
             that is not cached).
         prefix: e.g. ``'backbone.'``: load ``backbone.*`` keys of a whole-model checkpoint.
         map_location: where to load tensors.
     """
     if not checkpoint:
         raise ConfigError("init_cfg type 'Pretrained' needs a 'checkpoint' (a path or URL).")
-    from ...engine.checkpoint import load_checkpoint  # lazy: engine imports models
-
     target = module
     if prefix:
         # Load through a wrapper whose attribute path equals the prefix, so keys line up.

@@ -1,10 +1,10 @@
 """Turn a trusted checkpoint that holds pickled Python objects into a clean one.
 
-:func:`seglab.engine.load_checkpoint` refuses files whose pickle needs arbitrary globals (for
+:func:`seglab.checkpoint.load_checkpoint` refuses files whose pickle needs arbitrary globals (for
 example ``mmcv.Config`` objects or custom classes in ``meta``). A user who trusts such a file runs
 :func:`convert_checkpoint` once::
 
-    python -c "from seglab.engine import convert_checkpoint; convert_checkpoint('in.pth', 'out.pth')"
+    python -c "from seglab.checkpoint import convert_checkpoint; convert_checkpoint('in.pth', 'out.pth')"
 
 The original is unpickled with ``weights_only=False`` (this executes the pickle: only do it for files
 you trust). Classes whose package is not installed (mmcv, mmseg) are replaced by inert stand-ins, so
@@ -20,7 +20,7 @@ from typing import Any, Dict, Union
 import torch
 
 from ..utils import atomic_torch_save
-from .checkpoint import _extract_state_dict, weights_to_cpu
+from .io import _extract_state_dict, weights_to_cpu
 
 PathLike = Union[str, os.PathLike]
 
