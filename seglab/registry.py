@@ -186,6 +186,8 @@ def build_from_cfg(cfg: Mapping, registry: Registry, default_args: Optional[Mapp
 MODELS = Registry("model")
 BACKBONES = NECKS = HEADS = LOSSES = SEGMENTORS = MODELS
 PIXEL_SAMPLERS = Registry("pixel sampler")
+# MMCV keeps DropPath / Dropout (``dropout_layer=dict(type=...)``) in their own registry.
+DROPOUT_LAYERS = Registry("dropout layer")
 DATASETS = Registry("dataset")
 TRANSFORMS = Registry("transform")
 PIPELINES = TRANSFORMS

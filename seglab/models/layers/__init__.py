@@ -1,9 +1,16 @@
 """Building blocks shared by backbones, necks and heads (MMCV's ``cnn`` bricks, pure PyTorch)."""
 from .activation import build_activation_layer
+from .attention import MultiheadAttention
 from .conv import build_conv_layer
 from .conv_module import ConvModule
 from .depthwise_separable_conv_module import DepthwiseSeparableConvModule
+from .drop import DropPath, Dropout, build_dropout, drop_path
+from .ffn import FFN
 from .norm import build_norm_layer, is_norm
+from .patch_embed import AdaptivePadding, PatchEmbed, PatchMerging
+from .pos_embed import (beit_num_relative_distance, beit_relative_position_index, double_step_seq,
+                        relative_position_bias, resize_pos_embed, swin_relative_position_index)
+from .shape_convert import nchw2nlc2nchw, nchw_to_nlc, nlc2nchw2nlc, nlc_to_nchw
 from .weight_init import (bias_init_with_prob, constant_init, initialize, kaiming_init,
                           load_pretrained, normal_init, trunc_normal_init, uniform_init, xavier_init)
 from .wrappers import Upsample, resize
@@ -13,4 +20,8 @@ __all__ = [
     "build_norm_layer", "is_norm", "bias_init_with_prob", "constant_init", "initialize",
     "kaiming_init", "load_pretrained", "normal_init", "trunc_normal_init", "uniform_init",
     "xavier_init", "Upsample", "resize",
+    "MultiheadAttention", "FFN", "DropPath", "Dropout", "build_dropout", "drop_path",
+    "AdaptivePadding", "PatchEmbed", "PatchMerging", "resize_pos_embed", "double_step_seq",
+    "swin_relative_position_index", "beit_relative_position_index", "beit_num_relative_distance",
+    "relative_position_bias", "nlc_to_nchw", "nchw_to_nlc", "nchw2nlc2nchw", "nlc2nchw2nlc",
 ]
