@@ -1,5 +1,7 @@
-"""Backbones: ``forward(img) -> tuple`` of multi-level feature maps."""
+"""Backbones: ``forward(img) -> tuple`` of feature maps, declared by ``output_shapes()``."""
+from .base import BaseBackbone, OutputShapes, ShapeSpec, shape_specs
 from .resnet import ResNet, ResNetV1c, ResNetV1d
 from .resnet_blocks import BasicBlock, Bottleneck, ResLayer
 
-__all__ = ["ResNet", "ResNetV1c", "ResNetV1d", "BasicBlock", "Bottleneck", "ResLayer"]
+__all__ = ["BaseBackbone", "OutputShapes", "ShapeSpec", "shape_specs", "ResNet", "ResNetV1c",
+           "ResNetV1d", "BasicBlock", "Bottleneck", "ResLayer"]

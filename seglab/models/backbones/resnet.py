@@ -7,7 +7,7 @@ stage, ``frozen_stages``, ``norm_eval`` and per-block gradient checkpointing (``
 """
 from __future__ import annotations
 
-from typing import Mapping, Optional, Sequence, Tuple
+from typing import List, Mapping, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -16,12 +16,12 @@ from ...errors import ConfigError
 from ...registry import MODELS
 from ..layers import build_conv_layer, build_norm_layer, constant_init, initialize, kaiming_init
 from ..layers.weight_init import InitCfg
-from ..signature import inherit_signature
+from .base import BaseBackbone, OutputShapes, shape_specs
 from .resnet_blocks import BasicBlock, Bottleneck, ResLayer
 
 
 @MODELS.register_module()
-class ResNet(nn.Module):
+class ResNet(BaseBackbone):
     """ResNet backbone returning one feature map per stage in ``out_indices``.
 
     Args:
@@ -77,7 +77,8 @@ class ResNet(nn.Module):
                  contract_dilation: bool = False, with_cp: bool = False,
                  zero_init_residual: bool = True, pretrained: Optional[str] = None,
                  init_cfg: InitCfg = None):
-        super().__init__()
+        super().__init__(pretrained=pretrained, init_cfg=init_cfg, frozen_stages=frozen_stages,
+                         norm_eval=norm_eval)
         if depth not in self.arch_settings:
             raise ConfigError(f"ResNet depth={depth!r} is invalid; use one of "
                               f"{sorted(self.arch_settings)}.")
@@ -91,19 +92,12 @@ class ResNet(nn.Module):
         if dcn is not None or plugins is not None:
             raise ConfigError("ResNet: dcn and plugins need compiled ops that seglab does not have; "
                               "set dcn=None and plugins=None.")
-        if pretrained is not None and init_cfg is not None:
-            raise ConfigError("ResNet: set either pretrained or init_cfg, not both.")
-        if pretrained is not None and not isinstance(pretrained, str):
-            raise ConfigError(f"ResNet pretrained must be a path/URL string or None, got {pretrained!r}")
-        self.pretrained = pretrained
-        self.init_cfg = dict(type="Pretrained", checkpoint=pretrained) if pretrained else init_cfg
         self.zero_init_residual = zero_init_residual
         self.depth, self.num_stages = depth, num_stages
         self.strides, self.dilations = tuple(strides), tuple(dilations)
         self.out_indices, self.style = tuple(out_indices), style
-        self.deep_stem, self.avg_down, self.frozen_stages = deep_stem, avg_down, frozen_stages
-        self.conv_cfg, self.norm_cfg = conv_cfg, norm_cfg
-        self.with_cp, self.norm_eval = with_cp, norm_eval
+        self.deep_stem, self.avg_down = deep_stem, avg_down
+        self.conv_cfg, self.norm_cfg, self.with_cp = conv_cfg, norm_cfg, with_cp
         self.multi_grid, self.contract_dilation = multi_grid, contract_dilation
         self.stem_channels, self.base_channels = stem_channels, base_channels
         self.block, stage_blocks = self.arch_settings[depth]
@@ -149,16 +143,21 @@ class ResNet(nn.Module):
     def norm1(self) -> nn.Module:
         return getattr(self, self.norm1_name)
 
-    def _freeze_stages(self) -> None:
-        """Put the stem and the first ``frozen_stages`` stages in eval mode without gradients."""
-        if self.frozen_stages < 0:
-            return
+    def output_shapes(self) -> OutputShapes:
+        """Stage i: ``base_channels * 2**i * expansion`` channels, stride 4 * strides[0..i]."""
+        channels, strides, stride = [], [], 4  # the stem conv and the max pool halve twice
+        for i in range(self.num_stages):
+            stride *= self.strides[i]
+            channels.append(self.base_channels * 2 ** i * self.block.expansion)
+            strides.append(stride)
+        # forward returns the selected stages in stage order, whatever the order of out_indices.
+        selected = [i for i in range(self.num_stages) if i in self.out_indices]
+        return shape_specs([channels[i] for i in selected], [strides[i] for i in selected])
+
+    def frozen_modules(self) -> List[nn.Module]:
+        """The stem and stages ``layer1..layer{frozen_stages}``."""
         stem = [self.stem] if self.deep_stem else [self.conv1, self.norm1]
-        frozen = stem + [getattr(self, f"layer{i}") for i in range(1, self.frozen_stages + 1)]
-        for module in frozen:
-            module.eval()
-            for param in module.parameters():
-                param.requires_grad = False
+        return stem + [getattr(self, f"layer{i}") for i in range(1, self.frozen_stages + 1)]
 
     def init_weights(self) -> None:
         """Load ``pretrained`` / apply ``init_cfg``; by default MMSeg's Kaiming/constant init."""
@@ -192,20 +191,9 @@ class ResNet(nn.Module):
                 outs.append(x)
         return tuple(outs)
 
-    def train(self, mode: bool = True) -> "ResNet":
-        """Switch mode, keeping frozen stages (and with ``norm_eval`` all batch norms) in eval."""
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                    m.eval()
-        return self
-
 
 @MODELS.register_module()
-@inherit_signature(exclude=("deep_stem", "avg_down"))
-class ResNetV1c(ResNet):
+class ResNetV1c(ResNet, fixed_keys=("deep_stem", "avg_down")):
     """ResNet with the deep stem (three 3x3 convs) of `Bag of Tricks <https://arxiv.org/abs/1812.01187>`_.
 
     Accepts every :class:`ResNet` key except ``deep_stem`` and ``avg_down``.
@@ -216,8 +204,7 @@ class ResNetV1c(ResNet):
 
 
 @MODELS.register_module()
-@inherit_signature(exclude=("deep_stem", "avg_down"))
-class ResNetV1d(ResNet):
+class ResNetV1d(ResNet, fixed_keys=("deep_stem", "avg_down")):
     """ResNetV1c plus average-pooling downsample branches (``downsample.0`` is the ``AvgPool2d``).
 
     Accepts every :class:`ResNet` key except ``deep_stem`` and ``avg_down``.

@@ -1,10 +1,10 @@
 """Decode heads: ``forward(features) -> logits`` at the head's resolution, ``losses(...)``."""
 from .aspp_head import ASPPHead, ASPPModule
-from .decode_head import BaseDecodeHead
+from .decode_head import BaseDecodeHead, InputSpec
 from .fcn_head import FCNHead
 from .psp_head import PPM, PSPHead
 from .sep_aspp_head import DepthwiseSeparableASPPHead, DepthwiseSeparableASPPModule
 from .uper_head import UPerHead
 
-__all__ = ["BaseDecodeHead", "FCNHead", "PSPHead", "PPM", "ASPPHead", "ASPPModule",
+__all__ = ["BaseDecodeHead", "InputSpec", "FCNHead", "PSPHead", "PPM", "ASPPHead", "ASPPModule",
            "DepthwiseSeparableASPPHead", "DepthwiseSeparableASPPModule", "UPerHead"]

@@ -8,7 +8,6 @@ from torch import nn
 
 from ...registry import MODELS
 from ..layers import ConvModule, resize
-from ..signature import inherit_signature
 from .decode_head import BaseDecodeHead, Inputs
 
 
@@ -48,7 +47,6 @@ def image_pool(in_channels: int, channels: int, conv_cfg: Optional[Mapping],
 
 
 @MODELS.register_module()
-@inherit_signature()
 class ASPPHead(BaseDecodeHead):
     """Image pooling + ASPP branches, concatenated and fused by a 3x3 ``bottleneck``.
 
@@ -63,17 +61,14 @@ class ASPPHead(BaseDecodeHead):
     def __init__(self, dilations: Sequence[int] = (1, 6, 12, 18), **kwargs):
         super().__init__(**kwargs)
         self.dilations = tuple(dilations)
-        conv_args = dict(conv_cfg=self.conv_cfg, norm_cfg=self.norm_cfg, act_cfg=self.act_cfg)
-        self.image_pool = image_pool(self.in_channels, self.channels, **conv_args)
-        self.aspp_modules = ASPPModule(self.dilations, self.in_channels, self.channels, **conv_args)
+        self.image_pool = image_pool(self.in_channels, self.channels, **self.conv_args)
+        self.aspp_modules = ASPPModule(self.dilations, self.in_channels, self.channels,
+                                       **self.conv_args)
         self.bottleneck = ConvModule((len(self.dilations) + 1) * self.channels, self.channels, 3,
-                                     padding=1, **conv_args)
+                                     padding=1, **self.conv_args)
 
     def _forward_feature(self, inputs: Inputs) -> torch.Tensor:
         x = self._transform_inputs(inputs)
         pooled = resize(self.image_pool(x), size=x.shape[2:], mode="bilinear",
                         align_corners=self.align_corners)
         return self.bottleneck(torch.cat([pooled, *self.aspp_modules(x)], dim=1))
-
-    def forward(self, inputs: Inputs) -> torch.Tensor:
-        return self.cls_seg(self._forward_feature(inputs))

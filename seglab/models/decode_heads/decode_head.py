@@ -4,11 +4,16 @@ Keys and behaviour of MMSegmentation 0.x's ``BaseDecodeHead``: ``in_index``/``in
 select backbone levels, ``cls_seg`` applies ``Dropout2d(dropout_ratio)`` then the 1x1 ``conv_seg``,
 and ``losses`` resizes the logits to the label size and sums each ``loss_decode`` entry under its
 ``loss_name`` (the loss modules already include their ``loss_weight``).
+
+What every head repeats lives here, so a head file holds only its own layers: the default
+``forward`` (``cls_seg(_forward_feature(inputs))``), ``conv_args`` for its ConvModules, the
+merged constructor signature (``__init_subclass__``; the registry rejects typos with the accepted
+keys) and :meth:`BaseDecodeHead.input_specs`, which the segmentor checks against the backbone.
 """
 from __future__ import annotations
 
 import warnings
-from typing import Dict, List, Mapping, Optional, Sequence, Union
+from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
@@ -19,8 +24,25 @@ from ..builder import build_loss, build_pixel_sampler
 from ..layers import initialize, resize
 from ..layers.weight_init import InitCfg
 from ..losses import accuracy
+from ..signature import publish_signature
 
 Inputs = Union[Sequence[torch.Tensor], torch.Tensor]
+
+
+class InputSpec(NamedTuple):
+    """Which producer (backbone or neck) outputs a head reads, and the channels it expects.
+
+    Attributes:
+        key: config key of the channels (``'in_channels'``, ``'c1_in_channels'``).
+        channels: its value, an int or a tuple (one entry per selected output).
+        index: the selected output(s), shaped like ``channels``.
+        index_key: config key of ``index`` (``'in_index'``), or None when the head fixes it.
+    """
+
+    key: str
+    channels: Union[int, Tuple[int, ...]]
+    index: Union[int, Tuple[int, ...]]
+    index_key: Optional[str] = "in_index"
 
 
 def _where() -> str:
@@ -29,7 +51,11 @@ def _where() -> str:
 
 
 class BaseDecodeHead(nn.Module):
-    """Base of decode heads. Subclasses implement ``forward(inputs) -> logits``.
+    """Base of decode heads. Subclasses implement ``_forward_feature(inputs) -> features``.
+
+    A subclass takes its own keys and forwards the rest with ``**kwargs``; keys it sets itself
+    are listed in the class statement (``class UPerHead(BaseDecodeHead,
+    fixed_keys=("input_transform",))``) and are then not accepted from configs.
 
     Args:
         in_channels: channels of the selected input (a list with ``input_transform``).
@@ -51,6 +77,10 @@ class BaseDecodeHead(nn.Module):
         align_corners: ``align_corners`` of every bilinear resize of this head.
         init_cfg: init of :meth:`init_weights`; default N(0, 0.01) for ``conv_seg``.
     """
+
+    def __init_subclass__(cls, fixed_keys: Sequence[str] = (), **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        publish_signature(cls, exclude=fixed_keys)
 
     def __init__(self, in_channels: Union[int, Sequence[int]], channels: int, *,
                  num_classes: int, out_channels: Optional[int] = None,
@@ -109,6 +139,7 @@ class BaseDecodeHead(nn.Module):
                     f"got in_channels={in_channels!r}, in_index={in_index!r}; set input_transform="
                     f"'resize_concat' or 'multiple_select' to use several levels.")
             self.in_channels = in_channels
+            self._input_spec = InputSpec("in_channels", in_channels, in_index)
             return
         if not isinstance(in_channels, (list, tuple)) or not isinstance(in_index, (list, tuple)) \
                 or len(in_channels) != len(in_index):
@@ -117,6 +148,16 @@ class BaseDecodeHead(nn.Module):
                               f"in_channels={in_channels!r}, in_index={in_index!r}.")
         self.in_channels = sum(in_channels) if input_transform == "resize_concat" else in_channels
         self.in_index = list(in_index)
+        self._input_spec = InputSpec("in_channels", tuple(in_channels), tuple(in_index))
+
+    @property
+    def conv_args(self) -> Dict[str, Optional[Mapping]]:
+        """``conv_cfg``, ``norm_cfg`` and ``act_cfg`` of the head's ConvModules."""
+        return dict(conv_cfg=self.conv_cfg, norm_cfg=self.norm_cfg, act_cfg=self.act_cfg)
+
+    def input_specs(self) -> List[InputSpec]:
+        """The producer outputs this head reads; heads with more inputs (``c1``) extend it."""
+        return [self._input_spec]
 
     def _loss_modules(self) -> List[nn.Module]:
         if isinstance(self.loss_decode, nn.ModuleList):
@@ -153,9 +194,13 @@ class BaseDecodeHead(nn.Module):
             feat = self.dropout(feat)
         return self.conv_seg(feat)
 
+    def _forward_feature(self, inputs: Inputs) -> torch.Tensor:
+        """Features before :meth:`cls_seg`: (N, channels, h, w). Each head implements it."""
+        raise NotImplementedError(f"{type(self).__name__} must implement _forward_feature")
+
     def forward(self, inputs: Inputs) -> torch.Tensor:
         """Args: inputs: backbone (or neck) outputs. Returns: logits (N, out_channels, h, w)."""
-        raise NotImplementedError
+        return self.cls_seg(self._forward_feature(inputs))
 
     def forward_train(self, inputs: Inputs, img_metas: List[dict], gt_semantic_seg: torch.Tensor,
                       train_cfg: Optional[Mapping]) -> Dict[str, torch.Tensor]:

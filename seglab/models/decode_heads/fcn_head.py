@@ -7,12 +7,10 @@ from torch import nn
 from ...errors import ConfigError
 from ...registry import MODELS
 from ..layers import ConvModule
-from ..signature import inherit_signature
 from .decode_head import BaseDecodeHead, Inputs
 
 
 @MODELS.register_module()
-@inherit_signature()
 class FCNHead(BaseDecodeHead):
     """``num_convs`` ConvModules, optionally concatenated with the input (``conv_cat``).
 
@@ -38,14 +36,13 @@ class FCNHead(BaseDecodeHead):
             raise ConfigError(f"FCNHead with num_convs=0 needs in_channels == channels, got "
                               f"{self.in_channels} and {self.channels}")
         padding = (kernel_size // 2) * dilation
-        conv_args = dict(conv_cfg=self.conv_cfg, norm_cfg=self.norm_cfg, act_cfg=self.act_cfg)
         convs = [ConvModule(self.in_channels if i == 0 else self.channels, self.channels,
-                            kernel_size, padding=padding, dilation=dilation, **conv_args)
+                            kernel_size, padding=padding, dilation=dilation, **self.conv_args)
                  for i in range(num_convs)]
         self.convs = nn.Sequential(*convs) if convs else nn.Identity()
         if concat_input:
             self.conv_cat = ConvModule(self.in_channels + self.channels, self.channels, kernel_size,
-                                       padding=kernel_size // 2, **conv_args)
+                                       padding=kernel_size // 2, **self.conv_args)
 
     def _forward_feature(self, inputs: Inputs) -> torch.Tensor:
         """Features before ``cls_seg``: (N, channels, h, w)."""
@@ -54,6 +51,3 @@ class FCNHead(BaseDecodeHead):
         if self.concat_input:
             feats = self.conv_cat(torch.cat([x, feats], dim=1))
         return feats
-
-    def forward(self, inputs: Inputs) -> torch.Tensor:
-        return self.cls_seg(self._forward_feature(inputs))

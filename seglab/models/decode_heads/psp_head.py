@@ -8,7 +8,6 @@ from torch import nn
 
 from ...registry import MODELS
 from ..layers import ConvModule, resize
-from ..signature import inherit_signature
 from .decode_head import BaseDecodeHead, Inputs
 
 
@@ -45,7 +44,6 @@ class PPM(nn.ModuleList):
 
 
 @MODELS.register_module()
-@inherit_signature()
 class PSPHead(BaseDecodeHead):
     """Concatenate the input with its pooling pyramid, fuse with a 3x3 ``bottleneck``.
 
@@ -61,15 +59,10 @@ class PSPHead(BaseDecodeHead):
         super().__init__(**kwargs)
         self.pool_scales = tuple(pool_scales)
         self.psp_modules = PPM(self.pool_scales, self.in_channels, self.channels,
-                               conv_cfg=self.conv_cfg, norm_cfg=self.norm_cfg,
-                               act_cfg=self.act_cfg, align_corners=self.align_corners)
+                               align_corners=self.align_corners, **self.conv_args)
         self.bottleneck = ConvModule(self.in_channels + len(self.pool_scales) * self.channels,
-                                     self.channels, 3, padding=1, conv_cfg=self.conv_cfg,
-                                     norm_cfg=self.norm_cfg, act_cfg=self.act_cfg)
+                                     self.channels, 3, padding=1, **self.conv_args)
 
     def _forward_feature(self, inputs: Inputs) -> torch.Tensor:
         x = self._transform_inputs(inputs)
         return self.bottleneck(torch.cat([x, *self.psp_modules(x)], dim=1))
-
-    def forward(self, inputs: Inputs) -> torch.Tensor:
-        return self.cls_seg(self._forward_feature(inputs))

@@ -8,9 +8,8 @@ from torch import nn
 
 from ...registry import MODELS
 from ..layers import ConvModule, DepthwiseSeparableConvModule, resize
-from ..signature import inherit_signature
 from .aspp_head import image_pool
-from .decode_head import BaseDecodeHead, Inputs
+from .decode_head import BaseDecodeHead, Inputs, InputSpec
 
 
 class DepthwiseSeparableASPPModule(nn.ModuleList):
@@ -41,7 +40,6 @@ class DepthwiseSeparableASPPModule(nn.ModuleList):
 
 
 @MODELS.register_module()
-@inherit_signature()
 class DepthwiseSeparableASPPHead(BaseDecodeHead):
     """ASPP on the deepest level, upsampled and fused with low-level features (``c1``).
 
@@ -63,14 +61,14 @@ class DepthwiseSeparableASPPHead(BaseDecodeHead):
                  dilations: Sequence[int] = (1, 6, 12, 18), **kwargs):
         super().__init__(**kwargs)
         self.dilations = tuple(dilations)
-        conv_args = dict(conv_cfg=self.conv_cfg, norm_cfg=self.norm_cfg, act_cfg=self.act_cfg)
-        self.image_pool = image_pool(self.in_channels, self.channels, **conv_args)
+        self.image_pool = image_pool(self.in_channels, self.channels, **self.conv_args)
         self.aspp_modules = DepthwiseSeparableASPPModule(self.dilations, self.in_channels,
-                                                         self.channels, **conv_args)
+                                                         self.channels, **self.conv_args)
         self.bottleneck = ConvModule((len(self.dilations) + 1) * self.channels, self.channels, 3,
-                                     padding=1, **conv_args)
+                                     padding=1, **self.conv_args)
+        self.c1_in_channels = c1_in_channels
         if c1_in_channels > 0:
-            self.c1_bottleneck = ConvModule(c1_in_channels, c1_channels, 1, **conv_args)
+            self.c1_bottleneck = ConvModule(c1_in_channels, c1_channels, 1, **self.conv_args)
         else:
             self.c1_bottleneck = None
         sep_args = dict(norm_cfg=self.norm_cfg, act_cfg=self.act_cfg)
@@ -78,6 +76,11 @@ class DepthwiseSeparableASPPHead(BaseDecodeHead):
             DepthwiseSeparableConvModule(self.channels + c1_channels, self.channels, 3, padding=1,
                                          **sep_args),
             DepthwiseSeparableConvModule(self.channels, self.channels, 3, padding=1, **sep_args))
+
+    def input_specs(self) -> List[InputSpec]:
+        """``in_channels`` at ``in_index``, and ``c1_in_channels`` at output 0 (fixed)."""
+        c1 = [InputSpec("c1_in_channels", self.c1_in_channels, 0, index_key=None)]
+        return super().input_specs() + (c1 if self.c1_in_channels > 0 else [])
 
     def _forward_feature(self, inputs: Inputs) -> torch.Tensor:
         x = self._transform_inputs(inputs)
@@ -89,6 +92,3 @@ class DepthwiseSeparableASPPHead(BaseDecodeHead):
             out = resize(out, size=c1.shape[2:], mode="bilinear", align_corners=self.align_corners)
             out = torch.cat([out, c1], dim=1)
         return self.sep_bottleneck(out)
-
-    def forward(self, inputs: Inputs) -> torch.Tensor:
-        return self.cls_seg(self._forward_feature(inputs))

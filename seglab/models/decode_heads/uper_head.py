@@ -8,14 +8,12 @@ from torch import nn
 
 from ...registry import MODELS
 from ..layers import ConvModule, resize
-from ..signature import inherit_signature
 from .decode_head import BaseDecodeHead, Inputs
 from .psp_head import PPM
 
 
 @MODELS.register_module()
-@inherit_signature(exclude=("input_transform",))
-class UPerHead(BaseDecodeHead):
+class UPerHead(BaseDecodeHead, fixed_keys=("input_transform",)):
     """PPM on the deepest level, a top-down FPN over all levels, fused at the finest level.
 
     ``input_transform`` is always ``'multiple_select'`` (``in_index``/``in_channels`` are lists).
@@ -30,19 +28,18 @@ class UPerHead(BaseDecodeHead):
 
     def __init__(self, pool_scales: Sequence[int] = (1, 2, 3, 6), **kwargs):
         super().__init__(input_transform="multiple_select", **kwargs)
-        conv_args = dict(conv_cfg=self.conv_cfg, norm_cfg=self.norm_cfg, act_cfg=self.act_cfg)
         self.psp_modules = PPM(pool_scales, self.in_channels[-1], self.channels,
-                               align_corners=self.align_corners, **conv_args)
+                               align_corners=self.align_corners, **self.conv_args)
         self.bottleneck = ConvModule(self.in_channels[-1] + len(pool_scales) * self.channels,
-                                     self.channels, 3, padding=1, **conv_args)
+                                     self.channels, 3, padding=1, **self.conv_args)
         self.lateral_convs = nn.ModuleList(
-            ConvModule(c, self.channels, 1, inplace=False, **conv_args)
+            ConvModule(c, self.channels, 1, inplace=False, **self.conv_args)
             for c in self.in_channels[:-1])
         self.fpn_convs = nn.ModuleList(
-            ConvModule(self.channels, self.channels, 3, padding=1, inplace=False, **conv_args)
+            ConvModule(self.channels, self.channels, 3, padding=1, inplace=False, **self.conv_args)
             for _ in self.in_channels[:-1])
         self.fpn_bottleneck = ConvModule(len(self.in_channels) * self.channels, self.channels, 3,
-                                         padding=1, **conv_args)
+                                         padding=1, **self.conv_args)
 
     def psp_forward(self, inputs: List[torch.Tensor]) -> torch.Tensor:
         """PPM + bottleneck on the deepest level: (N, channels, h_last, w_last)."""
@@ -64,6 +61,3 @@ class UPerHead(BaseDecodeHead):
         outs = [outs[0]] + [resize(o, size=size, mode="bilinear", align_corners=self.align_corners)
                             for o in outs[1:]]
         return self.fpn_bottleneck(torch.cat(outs, dim=1))
-
-    def forward(self, inputs: Inputs) -> torch.Tensor:
-        return self.cls_seg(self._forward_feature(inputs))

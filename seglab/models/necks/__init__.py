@@ -1,1 +1,5 @@
-"""Necks (FPN, MultiLevelNeck, ...): ``forward(tuple of maps) -> tuple of maps``. None yet."""
+"""Necks (FPN, MultiLevelNeck, ...): ``forward(tuple of maps) -> tuple of maps``, declared by
+``output_shapes(in_shapes)``. Only the base class so far."""
+from .base import BaseNeck
+
+__all__ = ["BaseNeck"]

@@ -8,10 +8,11 @@ import torch
 from torch import nn
 
 from ...errors import ConfigError
-from ...registry import MODELS
+from ...registry import MODELS, current_build_path
 from ..builder import build_backbone, build_head, build_neck
 from ..layers import resize
 from .base import BaseSegmentor
+from .build_checks import check_heads
 from .inference import (DEFAULT_SLIDE_BATCH_SIZE, flip_back, logits_to_probs, slide_inference,
                         whole_inference)
 
@@ -67,11 +68,23 @@ class EncoderDecoder(BaseSegmentor):
         elif auxiliary_head is not None:
             self.auxiliary_head = nn.ModuleList(
                 build_head(cfg, key=f"auxiliary_head[{i}]") for i, cfg in enumerate(auxiliary_head))
+        self._check_heads()
         self.train_cfg = train_cfg
         self.test_cfg = test_cfg
         self._test_mode()  # validate test_cfg at build time
 
     # -- configuration --------------------------------------------------------------------------
+    def _check_heads(self) -> None:
+        """Each head's ``in_channels``/``in_index`` against the backbone's (or neck's) outputs."""
+        model = current_build_path() or "model"
+        heads = [(f"{model}.decode_head", self.decode_head)]
+        if isinstance(getattr(self, "auxiliary_head", None), nn.ModuleList):
+            heads += [(f"{model}.auxiliary_head[{i}]", head)
+                      for i, head in enumerate(self.auxiliary_head)]
+        elif self.with_auxiliary_head:
+            heads.append((f"{model}.auxiliary_head", self.auxiliary_head))
+        check_heads(self.backbone, self.neck if self.with_neck else None, heads)
+
     def _test_mode(self) -> str:
         """``test_cfg.mode`` ('whole' when unset), validated with the slide keys it needs."""
         cfg = self.test_cfg if self.test_cfg is not None else {}
