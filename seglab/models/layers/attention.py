@@ -60,7 +60,9 @@ class MultiheadAttention(nn.Module):
                 query_pos: Optional[torch.Tensor] = None, key_pos: Optional[torch.Tensor] = None,
                 attn_mask: Optional[torch.Tensor] = None,
                 key_padding_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """``identity + dropout_layer(proj_drop(attention(query + query_pos, key + key_pos, value)))``.
+        """Attend ``query + query_pos`` to ``key + key_pos`` / ``value``; add the residual.
+
+        The result is ``identity + dropout_layer(proj_drop(attention))``.
 
         Args:
             query: (Lq, N, C), or (N, Lq, C) when ``batch_first``.
