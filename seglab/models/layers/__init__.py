@@ -9,7 +9,8 @@ from .ffn import FFN
 from .norm import build_norm_layer, is_norm
 from .patch_embed import AdaptivePadding, PatchEmbed, PatchMerging
 from .pos_embed import (beit_num_relative_distance, beit_relative_position_index, double_step_seq,
-                        relative_position_bias, resize_pos_embed, swin_relative_position_index)
+                        relative_position_bias, resize_pos_embed,
+                        resize_relative_position_bias_table, swin_relative_position_index)
 from .shape_convert import nchw2nlc2nchw, nchw_to_nlc, nlc2nchw2nlc, nlc_to_nchw
 from .weight_init import (bias_init_with_prob, constant_init, initialize, kaiming_init,
                           load_pretrained, normal_init, trunc_normal_init, uniform_init, xavier_init)
@@ -23,5 +24,5 @@ __all__ = [
     "MultiheadAttention", "FFN", "DropPath", "Dropout", "build_dropout", "drop_path",
     "AdaptivePadding", "PatchEmbed", "PatchMerging", "resize_pos_embed", "double_step_seq",
     "swin_relative_position_index", "beit_relative_position_index", "beit_num_relative_distance",
-    "relative_position_bias", "nlc_to_nchw", "nchw_to_nlc", "nchw2nlc2nchw", "nlc2nchw2nlc",
+    "relative_position_bias", "resize_relative_position_bias_table", "nlc_to_nchw", "nchw_to_nlc", "nchw2nlc2nchw", "nlc2nchw2nlc",
 ]

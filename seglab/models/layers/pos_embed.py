@@ -8,6 +8,8 @@
 * :func:`beit_relative_position_index`: BEiT's index, the Swin table plus three entries for the
   cls token (cls->token, token->cls, cls->cls).
 * :func:`relative_position_bias`: gathers the (num_heads, L, L) bias from a table and an index.
+* :func:`resize_relative_position_bias_table`: a table for another window size (bicubic, as
+  MMSeg's Swin does when loading a checkpoint trained with another window).
 """
 from __future__ import annotations
 
@@ -130,3 +132,38 @@ def relative_position_bias(table: torch.Tensor, index: torch.Tensor) -> torch.Te
     bias = table[index.reshape(-1)].reshape(length, length, -1)
     return bias.permute(2, 0, 1).contiguous()
 
+
+
+def resize_relative_position_bias_table(table: torch.Tensor, dst_len: int,
+                                        mode: str = "bicubic") -> torch.Tensor:
+    """Resize a square-window relative position bias table to another window size.
+
+    What MMSeg's Swin does when a checkpoint's window differs from the model's: each head's
+    (2W - 1) x (2W - 1) table, as an image, is interpolated (``align_corners=False``) to the new
+    side.
+
+    Args:
+        table: (L1, num_heads) table with L1 = S1 * S1.
+        dst_len: rows of the wanted table, L2 = S2 * S2 (the model's own table length).
+        mode: ``F.interpolate`` mode.
+
+    Returns:
+        (L2, num_heads) table; ``table`` itself when L1 == L2.
+
+    Raises:
+        ValueError: a length is not a perfect square or ``table`` is not 2-D.
+    """
+    if table.ndim != 2:
+        raise ValueError(f"relative position bias table must be (L, num_heads), got shape "
+                         f"{tuple(table.shape)}")
+    src_len, heads = table.shape
+    if src_len == dst_len:
+        return table
+    src_side, dst_side = round(src_len ** 0.5), round(dst_len ** 0.5)
+    if src_side * src_side != src_len or dst_side * dst_side != dst_len:
+        raise ValueError(f"cannot resize a relative position bias table of {src_len} rows to "
+                         f"{dst_len}: both must be squares ((2 * window - 1) ** 2)")
+    image = table.permute(1, 0).reshape(1, heads, src_side, src_side)
+    align = False if mode in ("bilinear", "bicubic") else None
+    image = F.interpolate(image, size=(dst_side, dst_side), mode=mode, align_corners=align)
+    return image.reshape(heads, dst_len).permute(1, 0).contiguous()

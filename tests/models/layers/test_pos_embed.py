@@ -4,6 +4,7 @@ import torch.nn.functional as F
 
 from seglab.models.layers import (beit_num_relative_distance, beit_relative_position_index,
                                   double_step_seq, relative_position_bias, resize_pos_embed,
+                                  resize_relative_position_bias_table,
                                   swin_relative_position_index)
 
 
@@ -79,3 +80,16 @@ def test_relative_position_bias_gathers_per_head():
             assert torch.equal(bias[:, i, j], table[index[i, j]])
     with pytest.raises(ValueError, match="table and an \\(L, L\\) index"):
         relative_position_bias(table, index[:, :3])
+
+
+def test_resize_relative_position_bias_table_like_mmseg_swin():
+    torch.manual_seed(0)
+    table = torch.randn(13 * 13, 3)  # window 7
+    out = resize_relative_position_bias_table(table, 23 * 23)  # window 12
+    assert out.shape == (529, 3)
+    image = table.permute(1, 0).reshape(1, 3, 13, 13)
+    expected = F.interpolate(image, size=(23, 23), mode="bicubic", align_corners=False)
+    torch.testing.assert_close(out, expected.view(3, 529).permute(1, 0), rtol=0, atol=0)
+    assert resize_relative_position_bias_table(table, 169) is table
+    with pytest.raises(ValueError, match="both must be squares"):
+        resize_relative_position_bias_table(table, 170)
