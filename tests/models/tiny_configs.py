@@ -1,0 +1,75 @@
+"""One tiny CPU config per registered model type, keyed by its registry name.
+
+tests/models/test_registry_sweep.py iterates ``seglab.registry.MODELS`` and fails for a type that
+has no entry here, so a new model cannot be registered without being built, run forward and
+backward, and checked against its declaration. Add the smallest config that exercises the type
+(few channels, default-ish options); the sweep supplies the rest:
+
+- backbone: the dict as is, run on a (2, 3, 64, 64) image.
+- neck: the dict as is, run on the outputs of ``NECK_INPUT`` (a backbone config).
+- head: ``HEAD_COMMON`` added, run on random maps shaped like ``HEAD_FEATS`` (channels, stride).
+- segmentor: the dict as is, trained one step on a 64x64 batch.
+- loss: run on (2, 3, 8, 8) logits and labels in [0, 3).
+"""
+from __future__ import annotations
+
+from typing import Dict
+
+from seglab.models.backbones import BaseBackbone
+from seglab.models.decode_heads import BaseDecodeHead
+from seglab.models.necks import BaseNeck
+from seglab.models.segmentors import BaseSegmentor
+
+BN = dict(type="BN", requires_grad=True)
+NUM_CLASSES = 3
+IMAGE_SIZE = 64
+
+# ResNetV1c-18-D8 with 16 stem / 8 base channels: outputs 8/16/32/64 channels at strides 4/8/8/8.
+TINY_BACKBONE = dict(type="ResNetV1c", depth=18, stem_channels=16, base_channels=8,
+                     strides=(1, 2, 1, 1), dilations=(1, 1, 2, 4), contract_dilation=True,
+                     norm_cfg=BN)
+NECK_INPUT = TINY_BACKBONE
+HEAD_FEATS = ((8, 4), (16, 8), (32, 8), (64, 8))
+HEAD_COMMON = dict(channels=8, num_classes=NUM_CLASSES, norm_cfg=BN)
+
+
+def _fcn(in_channels: int, in_index: int, num_convs: int, weight: float) -> dict:
+    return dict(type="FCNHead", in_channels=in_channels, in_index=in_index, channels=8,
+                num_convs=num_convs, num_classes=NUM_CLASSES, norm_cfg=BN,
+                loss_decode=dict(type="CrossEntropyLoss", loss_weight=weight))
+
+
+TINY: Dict[str, dict] = {
+    # backbones
+    "ResNet": dict(depth=18, base_channels=8),
+    "ResNetV1c": dict(depth=18, stem_channels=16, base_channels=8, out_indices=(1, 3)),
+    "ResNetV1d": dict(depth=50, stem_channels=16, base_channels=8, strides=(1, 2, 1, 1),
+                      dilations=(1, 1, 2, 4), contract_dilation=True),
+    # decode heads (in_channels/in_index refer to HEAD_FEATS)
+    "FCNHead": dict(in_channels=64, in_index=3),
+    "PSPHead": dict(in_channels=64, in_index=3, pool_scales=(1, 2, 3, 6)),
+    "ASPPHead": dict(in_channels=64, in_index=3, dilations=(1, 2, 3)),
+    "DepthwiseSeparableASPPHead": dict(in_channels=64, in_index=3, dilations=(1, 2, 3),
+                                       c1_in_channels=8, c1_channels=4),
+    "UPerHead": dict(in_channels=[8, 16, 32, 64], in_index=[0, 1, 2, 3]),
+    # segmentors
+    "EncoderDecoder": dict(backbone=TINY_BACKBONE, decode_head=_fcn(64, 3, 2, 1.0),
+                           auxiliary_head=[_fcn(32, 2, 1, 0.4), _fcn(16, -3, 1, 0.2)],
+                           test_cfg=dict(mode="whole")),
+    # losses
+    "CrossEntropyLoss": dict(loss_weight=1.0),
+    "DiceLoss": dict(loss_weight=1.0),
+    "FocalLoss": dict(loss_weight=1.0),
+    "LovaszLoss": dict(loss_weight=1.0),
+}
+
+
+def kind_of(cls: type) -> str:
+    """'backbone', 'neck', 'head', 'segmentor', 'loss', or '' for a type the sweep cannot run."""
+    for base, kind in ((BaseBackbone, "backbone"), (BaseNeck, "neck"),
+                       (BaseDecodeHead, "head"), (BaseSegmentor, "segmentor")):
+        if isinstance(cls, type) and issubclass(cls, base):
+            return kind
+    if getattr(cls, "__module__", "").startswith("seglab.models.losses."):
+        return "loss"
+    return ""
