@@ -71,7 +71,8 @@ def check_head(head: nn.Module, shapes: OutputShapes, key: str, producer: str) -
         fixed = tuple(c if shapes[i] is None else shapes[i].channels for i, c in pairs)
         fix = fixed if isinstance(spec.channels, tuple) else fixed[0]
         at = f" (at {spec.index_key} = {_show(spec.index)})" if spec.index_key else ""
-        details = ", ".join(f"output {i} has {shapes[i].channels}, not {c}" for i, c in wrong)
+        details = "; ".join(f"output {i} has {shapes[i].channels} channels, not {c}"
+                            for i, c in wrong)
         raise ConfigError(
             f"{key}.{spec.key} = {_show(spec.channels)}{at} does not match {declared}: "
             f"{details}. Set {key}.{spec.key} = {_show(fix)}"
