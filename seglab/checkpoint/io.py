@@ -84,6 +84,16 @@ def _precheck_globals(filename: str, path: str) -> List[Tuple[Any, str]]:
     return allowed + (_numpy_dtype_classes() if "numpy.dtype" in needed else [])
 
 
+def _unpickler_reason(err: Exception) -> str:
+    # torch wraps the reason ("Unsupported operand 35") in paragraphs about weights_only and
+    # a link to its docs; only the reason says something about this file.
+    text = str(err)
+    detail = text.split("WeightsUnpickler error:", 1)[-1]
+    lines = [line.strip() for line in detail.splitlines()
+             if line.strip() and not line.startswith("Check the documentation")]
+    return " ".join(lines) or text.strip().splitlines()[-1]
+
+
 def load_checkpoint_file(filename: PathLike, map_location: Any = "cpu") -> Any:
     """Resolve ``filename`` and unpickle it safely.
 
@@ -106,9 +116,11 @@ def load_checkpoint_file(filename: PathLike, map_location: Any = "cpu") -> Any:
                 return torch.load(path, map_location=map_location, weights_only=True)
         except pickle.UnpicklingError as err:
             match = _GLOBAL_RE.search(str(err))
-            if match is None:
-                raise CheckpointError(f"Checkpoint '{filename}' ({path}) cannot be unpickled: "
-                                      f"{str(err).splitlines()[-1]}") from err
+            if match is None:  # not a refused global: the bytes are no pickle torch can read
+                raise CheckpointError(
+                    f"Checkpoint '{filename}' ({path}) is not a readable PyTorch checkpoint "
+                    f"(truncated download or another format?): the unpickler stopped at "
+                    f"'{_unpickler_reason(err)}'") from err
             name = match.group(1) or match.group(2)
             if not _is_numpy_data_global(name) or any(n == name for _, n in allowed):
                 raise CheckpointError(_unsafe_message(filename, name)) from None
