@@ -3,7 +3,10 @@ import torch
 from torch import nn
 
 from seglab.errors import ConfigError, RegistryError
-from seglab.models import BaseDecodeHead, FCNHead, build_head
+from seglab.models import BaseDecodeHead, DepthwiseSeparableASPPHead, FCNHead, build_head
+from seglab.models.decode_heads import InputSpec
+from seglab.models.layers import ConvModule
+from seglab.registry import accepted_keys
 
 
 def _feats(n=2):
@@ -94,3 +97,69 @@ def test_pixel_sampler_is_built_with_the_head_as_context():
     assert head.sampler is not None and head.sampler.context is head
     losses = head.losses(torch.randn(1, 3, 8, 8), torch.randint(0, 3, (1, 1, 8, 8)))
     assert torch.isfinite(losses["loss_ce"])
+
+
+class _Pool(BaseDecodeHead):
+    """A head file as the base intends it: its own keys and layers, nothing else."""
+
+    def __init__(self, scale: int = 2, **kwargs):
+        super().__init__(**kwargs)
+        self.pool = nn.AvgPool2d(scale)
+        self.conv = ConvModule(self.in_channels, self.channels, 1, **self.conv_args)
+
+    def _forward_feature(self, inputs):
+        return self.conv(self.pool(self._transform_inputs(inputs)))
+
+
+class _FixedTransform(_Pool, fixed_keys=("input_transform", "scale")):
+    def __init__(self, **kwargs):
+        super().__init__(input_transform="resize_concat", scale=1, **kwargs)
+
+
+def test_head_subclass_gets_forward_signature_and_conv_args_from_the_base():
+    head = _Pool(scale=2, in_channels=16, in_index=1, channels=4, num_classes=3,
+                 norm_cfg=dict(type="BN"), act_cfg=dict(type="LeakyReLU"))
+    assert head.conv_args == dict(conv_cfg=None, norm_cfg=dict(type="BN"),
+                                  act_cfg=dict(type="LeakyReLU"))
+    assert isinstance(head.conv.activate, nn.LeakyReLU) and head.conv.bn is not None
+    head.eval()
+    feats = _feats()
+    torch.testing.assert_close(head(feats), head.cls_seg(head._forward_feature(feats)))
+    assert head(feats).shape == (2, 3, 4, 4)
+    keys = accepted_keys(_Pool)
+    assert keys[0] == "scale" and {"in_channels", "loss_decode", "init_cfg"} <= set(keys)
+    with pytest.raises(RegistryError, match="'scalee' \\(did you mean 'scale'\\?\\)"):
+        build_head(dict(type=_Pool, in_channels=16, channels=4, num_classes=3, scalee=2))
+
+
+def test_fixed_keys_are_not_accepted_from_configs():
+    keys = accepted_keys(_FixedTransform)
+    assert "input_transform" not in keys and "scale" not in keys and "in_index" in keys
+    with pytest.raises(RegistryError, match="'input_transform'"):
+        build_head(dict(type=_FixedTransform, in_channels=[8, 16], in_index=[0, 1], channels=4,
+                        num_classes=3, input_transform="multiple_select"))
+    head = build_head(dict(type=_FixedTransform, in_channels=[8, 16], in_index=[0, 1],
+                           channels=4, num_classes=3))
+    assert head.input_transform == "resize_concat" and head(_feats()).shape == (2, 3, 16, 16)
+
+
+def test_head_without_features_says_what_to_implement():
+    head = BaseDecodeHead(in_channels=8, channels=8, num_classes=3)
+    with pytest.raises(NotImplementedError, match="BaseDecodeHead must implement _forward_feature"):
+        head(_feats())
+
+
+def test_input_specs_describe_what_the_head_reads():
+    assert FCNHead(in_channels=16, in_index=1, channels=8, num_classes=3).input_specs() == [
+        InputSpec("in_channels", 16, 1, "in_index")]
+    concat = FCNHead(in_channels=[8, 16], in_index=[0, 1], input_transform="resize_concat",
+                     channels=8, num_classes=3)
+    assert concat.in_channels == 24  # summed for the layers, listed for the check
+    assert concat.input_specs() == [InputSpec("in_channels", (8, 16), (0, 1))]
+    dlp = DepthwiseSeparableASPPHead(in_channels=32, in_index=2, channels=8, c1_in_channels=8,
+                                     c1_channels=4, num_classes=3)
+    assert dlp.input_specs() == [InputSpec("in_channels", 32, 2),
+                                 InputSpec("c1_in_channels", 8, 0, index_key=None)]
+    no_c1 = DepthwiseSeparableASPPHead(in_channels=32, in_index=2, channels=8, c1_in_channels=0,
+                                       c1_channels=0, num_classes=3)
+    assert len(no_c1.input_specs()) == 1
