@@ -4,12 +4,14 @@
 example ``mmcv.Config`` objects or custom classes in ``meta``). A user who trusts such a file runs
 :func:`convert_checkpoint` once::
 
-    python -c "from seglab.checkpoint import convert_checkpoint; convert_checkpoint('in.pth', 'out.pth')"
+    python -c "from seglab.checkpoint import convert_checkpoint
+    convert_checkpoint('in.pth', 'out.pth')"
 
-The original is unpickled with ``weights_only=False`` (this executes the pickle: only do it for files
-you trust). Classes whose package is not installed (mmcv, mmseg) are replaced by inert stand-ins, so
-the conversion works without OpenMMLab packages. The output keeps the state_dict, the optimizer state
-and the parts of ``meta`` made of plain types; everything else in ``meta`` becomes its ``repr``.
+The original is unpickled with ``weights_only=False`` (this executes the pickle: only do it for
+files you trust). Classes whose package is not installed (mmcv, mmseg) are replaced by inert
+stand-ins, so the conversion works without OpenMMLab packages. The output keeps the state_dict,
+the optimizer state and the parts of ``meta`` made of plain types; everything else in ``meta``
+becomes its ``repr``.
 """
 from __future__ import annotations
 

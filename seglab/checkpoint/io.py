@@ -35,12 +35,14 @@ DEFAULT_REVISE_KEYS: Sequence[Tuple[str, str]] = ((r"^module\.", ""),)
 _GLOBAL_RE = re.compile(r"GLOBAL ([\w.]+)|but got <class '([\w.]+)'>")
 # Pickle globals that only rebuild plain numpy arrays, dtypes and scalars: no code can run.
 _NUMPY_DATA_GLOBALS = {
-    f"numpy{core}.multiarray.{fn}" for core in (".core", "._core") for fn in ("_reconstruct", "scalar")
+    f"numpy{core}.multiarray.{fn}" for core in (".core", "._core")
+    for fn in ("_reconstruct", "scalar")
 } | {"numpy.ndarray", "numpy.dtype"}
 
 
 def _is_numpy_data_global(name: str) -> bool:
-    return name in _NUMPY_DATA_GLOBALS or (name.startswith("numpy.dtypes.") and name.endswith("DType"))
+    return name in _NUMPY_DATA_GLOBALS or (name.startswith("numpy.dtypes.")
+                                           and name.endswith("DType"))
 
 
 def _numpy_dtype_classes() -> List[Tuple[Any, str]]:
@@ -63,8 +65,9 @@ def _resolve_global(name: str) -> Any:
 def _unsafe_message(filename: str, name: str) -> str:
     return (
         f"Checkpoint '{filename}' contains pickled Python objects: unpickling it needs the "
-        f"global(s) '{name}', which could run arbitrary code, so seglab refuses to load it (it only loads "
-        f"tensors, numbers, strings, lists, dicts and plain numpy arrays). If you trust the file, "
+        f"global(s) '{name}', which could run arbitrary code, so seglab refuses to load it (it "
+        f"only loads tensors, numbers, strings, lists, dicts and plain numpy arrays). If you "
+        f"trust the file, "
         f"convert it once into a clean checkpoint and load the new file: python -c \"from "
         f"seglab.checkpoint import convert_checkpoint; convert_checkpoint('{filename}', "
         f"'converted.pth')\" (this unpickles the original with weights_only=False and keeps the "
@@ -144,7 +147,8 @@ def _extract_state_dict(checkpoint: Any, filename: str) -> Mapping[str, Any]:
     if any(isinstance(v, torch.Tensor) for v in checkpoint.values()):
         return checkpoint
     raise CheckpointError(f"Checkpoint '{filename}' has no weights: top-level keys are "
-                          f"{sorted(map(str, checkpoint))}; expected 'state_dict' or parameter names.")
+                          f"{sorted(map(str, checkpoint))}; expected 'state_dict' or parameter "
+                          f"names.")
 
 
 def _unwrap(module: nn.Module) -> nn.Module:
@@ -155,7 +159,8 @@ def _unwrap(module: nn.Module) -> nn.Module:
 
 
 def load_state_dict(module: nn.Module, state_dict: Mapping[str, Any], strict: bool = False,
-                    logger: Optional[logging.Logger] = None, source: str = "checkpoint") -> Dict[str, list]:
+                    logger: Optional[logging.Logger] = None,
+                    source: str = "checkpoint") -> Dict[str, list]:
     """Copy ``state_dict`` into ``module``, reporting missing, unexpected and mis-shaped keys.
 
     Args:
@@ -201,7 +206,8 @@ def load_state_dict(module: nn.Module, state_dict: Mapping[str, Any], strict: bo
                 shape_mismatch=[(k, list(a), list(b)) for k, a, b in shapes])
 
 
-def load_checkpoint(model: nn.Module, filename: PathLike, map_location: Any = "cpu", strict: bool = False,
+def load_checkpoint(model: nn.Module, filename: PathLike, map_location: Any = "cpu",
+                    strict: bool = False,
                     logger: Optional[logging.Logger] = None,
                     revise_keys: Sequence[Tuple[str, str]] = DEFAULT_REVISE_KEYS) -> Dict[str, Any]:
     """Load a checkpoint file into ``model``.
@@ -260,7 +266,8 @@ def apply_checkpoint(model: nn.Module, checkpoint: Any, filename: PathLike, stri
     return checkpoint
 
 
-def load_checkpoint_with_prefix(prefix: str, filename: PathLike, map_location: Any = "cpu") -> Dict[str, Any]:
+def load_checkpoint_with_prefix(prefix: str, filename: PathLike,
+                                map_location: Any = "cpu") -> Dict[str, Any]:
     """The weights under ``prefix`` (e.g. ``'backbone.'``) with the prefix removed.
 
     For ``init_cfg=dict(type='Pretrained', checkpoint=..., prefix='backbone.')``: initialise a
@@ -310,11 +317,13 @@ def to_plain(obj: Any, where: str = "meta") -> Any:
     if isinstance(obj, (list, tuple)):
         items = [to_plain(v, f"{where}[{i}]") for i, v in enumerate(obj)]
         return items if isinstance(obj, list) else tuple(items)
-    raise TypeError(f"{where}: cannot store a {type(obj).__name__} in a checkpoint (it must load with "
-                    f"torch.load(weights_only=True)); convert it to str, numbers, lists or dicts.")
+    raise TypeError(f"{where}: cannot store a {type(obj).__name__} in a checkpoint (it must load "
+                    f"with torch.load(weights_only=True)); convert it to str, numbers, lists or "
+                    f"dicts.")
 
 
-def save_checkpoint(model: nn.Module, filename: PathLike, optimizer: Optional[torch.optim.Optimizer] = None,
+def save_checkpoint(model: nn.Module, filename: PathLike,
+                    optimizer: Optional[torch.optim.Optimizer] = None,
                     meta: Optional[Mapping[str, Any]] = None,
                     extra: Optional[Mapping[str, Any]] = None) -> None:
     """Write ``{'meta', 'state_dict', 'optimizer', **extra}`` to ``filename`` atomically.
@@ -342,7 +351,8 @@ def save_checkpoint(model: nn.Module, filename: PathLike, optimizer: Optional[to
         checkpoint["optimizer"] = optimizer.state_dict()
     for key, value in (extra or {}).items():
         if key in checkpoint:
-            raise ValueError(f"extra key '{key}' would overwrite the checkpoint's own '{key}' entry")
+            raise ValueError(f"extra key '{key}' would overwrite the checkpoint's own '{key}' "
+                             f"entry")
         checkpoint[key] = to_plain(value, key)
     filename = os.fspath(filename)
     try:

@@ -44,16 +44,17 @@ def _mismatch_report(missing: List[str], unexpected: List[str],
                      f"mismatched classifier layers (conv_seg) afresh.")
     elif classifiers:
         lines.append("  hint: the checkpoint was trained for another num_classes; set "
-                     "model.decode_head.num_classes (and model.auxiliary_head.num_classes) to match "
-                     "it, or load with strict=False to skip these keys (e.g. --load-from for "
+                     "model.decode_head.num_classes (and model.auxiliary_head.num_classes) to "
+                     "match it, or load with strict=False to skip these keys (e.g. --load-from for "
                      "fine-tuning).")
     elif shapes and tool is not None:
         lines.append(f"  hint: the checkpoint was trained with another architecture or width; "
                      f"{tool} needs the config it was trained with (seglab's and MMSegmentation's "
                      f"tools/train.py keep its text in the checkpoint's meta['config']).")
     elif shapes:
-        lines.append("  hint: the checkpoint was trained with another architecture or width; check "
-                     "the config matches the checkpoint, or load with strict=False to skip these keys.")
+        lines.append("  hint: the checkpoint was trained with another architecture or width; "
+                     "check the config matches the checkpoint, or load with strict=False to skip "
+                     "these keys.")
     return "\n".join(lines)
 
 

@@ -14,7 +14,8 @@ from urllib.parse import urlparse
 
 from ..errors import CheckpointError
 
-# ``open-mmlab://<name>``: the pre-trained weights OpenMMLab configs refer to (mmcv's model zoo table).
+# ``open-mmlab://<name>``: the pre-trained weights OpenMMLab configs refer to (mmcv's model zoo
+# table).
 OPEN_MMLAB_URLS: Dict[str, str] = {
     name: f"https://download.openmmlab.com/pretrain/third_party/{file}"
     for name, file in {
@@ -88,8 +89,8 @@ _SCHEMES = {
     "torchvision://": TORCHVISION_URLS,
 }
 
-PRETRAINED_HINT = ("To train without these weights instead, set model.pretrained=None (on the command "
-                   "line: --options model.pretrained=None).")
+PRETRAINED_HINT = ("To train without these weights instead, set model.pretrained=None (on the "
+                   "command line: --options model.pretrained=None).")
 
 
 def cache_dirs() -> List[str]:
@@ -130,8 +131,8 @@ def url_of(filename: str) -> Optional[str]:
     if "://" in filename:
         scheme = filename.split("://", 1)[0]
         raise CheckpointError(
-            f"Checkpoint '{filename}': the '{scheme}://' scheme is not supported. Download the file "
-            f"and give its local path, or use one of open-mmlab://, mmcls://, torchvision://, "
+            f"Checkpoint '{filename}': the '{scheme}://' scheme is not supported. Download the "
+            f"file and give its local path, or use one of open-mmlab://, mmcls://, torchvision://, "
             f"http(s)://.")
     return None
 
@@ -170,7 +171,8 @@ def resolve_checkpoint_path(filename: str) -> str:
         if not osp.isfile(path):
             raise CheckpointError(
                 f"Checkpoint file '{filename}' does not exist (looked at {osp.abspath(path)}). "
-                f"Check the path (--load-from / --resume-from / model.pretrained / the CKPT argument). "
+                f"Check the path (--load-from / --resume-from / model.pretrained / the CKPT "
+                f"argument). "
                 f"{PRETRAINED_HINT}")
         return path
     cached = _cached_file(url, filename)
