@@ -31,6 +31,10 @@ def _stack_if_same(tensors: List[torch.Tensor]) -> PerImage:
 class EncoderDecoder(BaseSegmentor):
     """Encoder-decoder segmentor.
 
+    At build time each head's ``in_channels``/``in_index`` is checked against what the backbone
+    (or the neck) declares it outputs (:mod:`.build_checks`), so a wrong value fails with the
+    config key and the fix instead of a conv shape error at the first forward pass.
+
     Args:
         backbone: backbone config.
         decode_head: decode head config.
