@@ -29,6 +29,7 @@ from shared_data import SHARED
 ZOO = Path(f"{SHARED}/data/mmseg-zoo")
 # Fixtures whose model types seglab implements (issue 10: transformers; 11: CNNs; 12: heads).
 IMPLEMENTED: List[str] = []
+IMPLEMENTED += ["vit_upernet"]  # VisionTransformer + MultiLevelNeck
 # A looser logit bound than 1e-4 needs a reason here.
 LOGIT_ATOL: Dict[str, float] = {}
 FEAT_ATOL = 1e-4
@@ -56,8 +57,7 @@ def build_zoo_model(name: str, tmp_path: Path) -> nn.Module:
     path = tmp_path / f"{name}.py"
     shutil.copy(ZOO / f"{name}.py.txt", path)
     cfg = Config.fromfile(str(path))
-    model = build_segmentor(cfg.model, train_cfg=cfg.model.get("train_cfg"),
-                            test_cfg=cfg.model.get("test_cfg"))
+    model = build_segmentor(cfg.model)  # train_cfg / test_cfg come from the model dict
     model.load_state_dict(_load(f"{name}.state_dict.pth"), strict=True)
     return model
 

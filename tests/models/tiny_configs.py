@@ -73,3 +73,10 @@ def kind_of(cls: type) -> str:
     if getattr(cls, "__module__", "").startswith("seglab.models.losses."):
         return "loss"
     return ""
+
+# ViT: pos_embed for a 4x4 grid (img_size 32, patch 8) resized to the 8x8 grid of 64x64 images.
+TINY["VisionTransformer"] = dict(img_size=32, patch_size=8, embed_dims=16, num_layers=2,
+                                 num_heads=2, out_indices=(0, 1), final_norm=True,
+                                 drop_path_rate=0.1)
+# NECK_INPUT's strides 4/8/8/8 rescaled to 2/8/8/16.
+TINY["MultiLevelNeck"] = dict(in_channels=[8, 16, 32, 64], out_channels=8, scales=[2, 1, 1, 0.5])

@@ -2,6 +2,8 @@
 from .base import BaseBackbone, OutputShapes, ShapeSpec, shape_specs
 from .resnet import ResNet, ResNetV1c, ResNetV1d
 from .resnet_blocks import BasicBlock, Bottleneck, ResLayer
+from .vit import VisionTransformer
 
 __all__ = ["BaseBackbone", "OutputShapes", "ShapeSpec", "shape_specs", "ResNet", "ResNetV1c",
            "ResNetV1d", "BasicBlock", "Bottleneck", "ResLayer"]
+__all__ += ["VisionTransformer"]

@@ -1,5 +1,7 @@
 """Necks (FPN, MultiLevelNeck, ...): ``forward(tuple of maps) -> tuple of maps``, declared by
 ``output_shapes(in_shapes)``. Only the base class so far."""
 from .base import BaseNeck
+from .multilevel_neck import MultiLevelNeck
 
 __all__ = ["BaseNeck"]
+__all__ += ["MultiLevelNeck"]
