@@ -74,6 +74,11 @@ def kind_of(cls: type) -> str:
         return "loss"
     return ""
 
+# SegFormer: MiT with 4/8/8/16 channels at strides 4/8/16/32 (sr_ratios 8/4/2/1 fit 64x64).
+TINY["MixVisionTransformer"] = dict(embed_dims=4, num_layers=[1, 1, 1, 1],
+                                    num_heads=[1, 2, 2, 4], drop_path_rate=0.1)
+TINY["SegformerHead"] = dict(in_channels=[8, 16, 32, 64], in_index=[0, 1, 2, 3])
+
 # ViT: pos_embed for a 4x4 grid (img_size 32, patch 8) resized to the 8x8 grid of 64x64 images.
 TINY["VisionTransformer"] = dict(img_size=32, patch_size=8, embed_dims=16, num_layers=2,
                                  num_heads=2, out_indices=(0, 1), final_norm=True,

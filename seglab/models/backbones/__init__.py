@@ -7,3 +7,9 @@ from .vit import VisionTransformer
 __all__ = ["BaseBackbone", "OutputShapes", "ShapeSpec", "shape_specs", "ResNet", "ResNetV1c",
            "ResNetV1d", "BasicBlock", "Bottleneck", "ResLayer"]
 __all__ += ["VisionTransformer"]
+
+from .mit import MixVisionTransformer  # noqa: E402
+from .mit_blocks import EfficientMultiheadAttention, MixFFN, TransformerEncoderLayer  # noqa: E402
+
+__all__ += ["MixVisionTransformer", "EfficientMultiheadAttention", "MixFFN",
+            "TransformerEncoderLayer"]

@@ -8,3 +8,7 @@ from .uper_head import UPerHead
 
 __all__ = ["BaseDecodeHead", "InputSpec", "FCNHead", "PSPHead", "PPM", "ASPPHead", "ASPPModule",
            "DepthwiseSeparableASPPHead", "DepthwiseSeparableASPPModule", "UPerHead"]
+
+from .segformer_head import SegformerHead  # noqa: E402
+
+__all__ += ["SegformerHead"]
