@@ -11,6 +11,7 @@ from seglab.config import Config
 
 ROOT = Path(__file__).resolve().parents[1]
 METHODS = ("fcn", "pspnet", "deeplabv3", "deeplabv3plus", "upernet")
+METHODS += ("vit",)
 ALL_CONFIGS = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "configs").rglob("*.py"))
 
 NORM = {"type": "SyncBN", "requires_grad": True}
@@ -118,7 +119,8 @@ def test_every_config_loads_and_resolves(path):
         assert cfg.model.decode_head.num_classes == {"cityscapes": 19, "voc12aug": 21,
                                                      "ade20k": 150}[path.rsplit("_", 1)[1][:-3]]
         text = cfg.pretty_text
-        assert "_delete_" not in text and "_base_" not in text
+        # as keys: "_base_" also occurs inside names such as vit_base_patch16_224.pth
+        assert "_delete_=" not in text and "_base_=" not in text and "_base_ =" not in text
 
 
 def test_fcn_voc12aug_resolves_to_mmseg_values():

@@ -115,7 +115,8 @@ class VisionTransformer(BaseBackbone):
         self.pos_embed = nn.Parameter(torch.zeros(1, num_patches + 1, embed_dims))
         self.drop_after_pos = nn.Dropout(p=drop_rate)
 
-        rates = [r.item() for r in torch.linspace(0, drop_path_rate, num_layers)]
+        # float32 linspace as MMSeg (same rates); on the CPU so meta-device builds work too.
+        rates = [r.item() for r in torch.linspace(0, drop_path_rate, num_layers, device="cpu")]
         self.layers = nn.ModuleList(
             TransformerEncoderLayer(embed_dims=embed_dims, num_heads=num_heads,
                                     feedforward_channels=mlp_ratio * embed_dims,
