@@ -219,7 +219,7 @@ class SwinTransformer(BaseBackbone):
         self.drop_after_pos = nn.Dropout(p=drop_rate)
 
         # Stochastic depth rises linearly over all blocks of all stages.
-        dpr = [r.item() for r in torch.linspace(0, drop_path_rate, sum(depths))]
+        dpr = torch.linspace(0, drop_path_rate, sum(depths), device="cpu").tolist()
         self.stages = nn.ModuleList()
         dims = embed_dims
         for i in range(num_layers):
