@@ -28,7 +28,7 @@ from shared_data import SHARED
 
 ZOO = Path(f"{SHARED}/data/mmseg-zoo")
 # Fixtures whose model types seglab implements (issue 10: transformers; 11: CNNs; 12: heads).
-IMPLEMENTED: List[str] = []
+IMPLEMENTED: List[str] = ["swin_upernet"]
 IMPLEMENTED += ["vit_upernet"]  # VisionTransformer + MultiLevelNeck
 IMPLEMENTED += ["segformer_mit"]  # MixVisionTransformer + SegformerHead
 # A looser logit bound than 1e-4 needs a reason here.

@@ -45,6 +45,9 @@ TINY: Dict[str, dict] = {
     "ResNetV1c": dict(depth=18, stem_channels=16, base_channels=8, out_indices=(1, 3)),
     "ResNetV1d": dict(depth=50, stem_channels=16, base_channels=8, strides=(1, 2, 1, 1),
                       dilations=(1, 1, 2, 4), contract_dilation=True),
+    # 16x16 and 8x8 token maps with 3x3 windows: padded, shifted windows in both stages.
+    "SwinTransformer": dict(embed_dims=8, depths=(2, 2), num_heads=(1, 2), strides=(4, 2),
+                            window_size=3, out_indices=(0, 1), drop_path_rate=0.1),
     # decode heads (in_channels/in_index refer to HEAD_FEATS)
     "FCNHead": dict(in_channels=64, in_index=3),
     "PSPHead": dict(in_channels=64, in_index=3, pool_scales=(1, 2, 3, 6)),

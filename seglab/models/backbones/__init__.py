@@ -7,6 +7,10 @@ from .vit import VisionTransformer
 __all__ = ["BaseBackbone", "OutputShapes", "ShapeSpec", "shape_specs", "ResNet", "ResNetV1c",
            "ResNetV1d", "BasicBlock", "Bottleneck", "ResLayer"]
 __all__ += ["VisionTransformer"]
+from .swin import SwinBlock, SwinBlockSequence, SwinTransformer  # noqa: E402
+from .swin_attention import ShiftWindowMSA, WindowMSA  # noqa: E402
+
+__all__ += ["SwinTransformer", "SwinBlock", "SwinBlockSequence", "ShiftWindowMSA", "WindowMSA"]
 
 from .mit import MixVisionTransformer  # noqa: E402
 from .mit_blocks import EfficientMultiheadAttention, MixFFN, TransformerEncoderLayer  # noqa: E402
