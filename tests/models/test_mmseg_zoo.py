@@ -30,6 +30,7 @@ ZOO = Path(f"{SHARED}/data/mmseg-zoo")
 # Fixtures whose model types seglab implements (issue 10: transformers; 11: CNNs; 12: heads).
 IMPLEMENTED: List[str] = ["swin_upernet"]
 IMPLEMENTED += ["vit_upernet"]  # VisionTransformer + MultiLevelNeck
+IMPLEMENTED += ["setr_pup", "setr_mla"]  # SETRUPHead; MLANeck + SETRMLAHead
 IMPLEMENTED += ["segformer_mit"]  # MixVisionTransformer + SegformerHead
 # A looser logit bound than 1e-4 needs a reason here.
 LOGIT_ATOL: Dict[str, float] = {}

@@ -13,8 +13,8 @@ from seglab.models import build_backbone, build_head, build_loss, build_neck, bu
 from seglab.models.backbones import ShapeSpec
 from seglab.models.segmentors.build_checks import check_head
 from seglab.registry import MODELS, accepted_keys
-from tiny_configs import (HEAD_COMMON, HEAD_FEATS, IMAGE_SIZE, NECK_INPUT, NUM_CLASSES, TINY,
-                          kind_of)
+from tiny_configs import (HEAD_COMMON, HEAD_FEATS, IMAGE_SIZE, NECK_INPUT, NECK_INPUTS,
+                          NUM_CLASSES, TINY, kind_of)
 
 NAMES = sorted(MODELS)
 BY_KIND = {kind: [n for n in NAMES if kind_of(MODELS.get(n)) == kind]
@@ -80,7 +80,7 @@ def test_backbone_outputs_are_what_it_declares(name):
 
 @pytest.mark.parametrize("name", BY_KIND["neck"])
 def test_neck_outputs_are_what_it_declares(name):
-    backbone = build_backbone(dict(NECK_INPUT))
+    backbone = build_backbone(dict(NECK_INPUTS.get(name, NECK_INPUT)))
     neck = build_neck(_tiny(name)).train()
     outs = neck(backbone(_image()))
     _assert_matches_declaration(outs, neck.output_shapes(backbone.output_shapes()), name)

@@ -88,3 +88,13 @@ TINY["VisionTransformer"] = dict(img_size=32, patch_size=8, embed_dims=16, num_l
                                  drop_path_rate=0.1)
 # NECK_INPUT's strides 4/8/8/8 rescaled to 2/8/8/16.
 TINY["MultiLevelNeck"] = dict(in_channels=[8, 16, 32, 64], out_channels=8, scales=[2, 1, 1, 0.5])
+
+# SETR heads; up_scale 1 keeps the logits at the level they read (the sweep checks that size).
+TINY["SETRUPHead"] = dict(in_channels=64, in_index=3, num_convs=2, up_scale=1)
+TINY["SETRMLAHead"] = dict(in_channels=[32, 64], in_index=[2, 3], mla_channels=4, up_scale=1)
+# Necks whose inputs must all have one size run on a tiny ViT instead of NECK_INPUT.
+NECK_INPUTS: Dict[str, dict] = {
+    "MLANeck": dict(type="VisionTransformer", img_size=64, patch_size=16, embed_dims=8,
+                    num_layers=2, num_heads=2, out_indices=(0, 1)),
+}
+TINY["MLANeck"] = dict(in_channels=[8, 8], out_channels=4, norm_cfg=BN, act_cfg=dict(type="ReLU"))

@@ -12,3 +12,8 @@ __all__ = ["BaseDecodeHead", "InputSpec", "FCNHead", "PSPHead", "PPM", "ASPPHead
 from .segformer_head import SegformerHead  # noqa: E402
 
 __all__ += ["SegformerHead"]
+
+from .setr_mla_head import SETRMLAHead  # noqa: E402
+from .setr_up_head import SETRUPHead  # noqa: E402
+
+__all__ += ["SETRMLAHead", "SETRUPHead"]

@@ -5,3 +5,6 @@ from .multilevel_neck import MultiLevelNeck
 
 __all__ = ["BaseNeck"]
 __all__ += ["MultiLevelNeck"]
+from .mla_neck import MLAModule, MLANeck  # noqa: E402
+
+__all__ += ["MLAModule", "MLANeck"]
