@@ -106,7 +106,7 @@ class MixVisionTransformer(BaseBackbone):
             cur += num_layer
 
     def output_shapes(self) -> OutputShapes:
-        """Stage i: ``embed_dims * num_heads[i]`` channels, stride ``strides[0] * ... * strides[i]``."""
+        """Stage i: ``embed_dims * num_heads[i]`` channels, stride ``prod(strides[:i + 1])``."""
         channels, strides, stride = [], [], 1
         for i in range(self.num_stages):
             stride *= self.strides[i]

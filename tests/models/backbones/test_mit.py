@@ -59,7 +59,7 @@ def test_layers_are_mmseg_modules():
     assert isinstance(block, TransformerEncoderLayer)
     assert isinstance(block.attn, EfficientMultiheadAttention) and block.attn.batch_first
     assert isinstance(block.ffn, MixFFN) and isinstance(block.ffn.layers[2], nn.GELU)
-    assert block.norm1.eps == 1e-6 and block.attn.norm.eps == 1e-6 and model.layers[0][2].eps == 1e-6
+    assert block.norm1.eps == block.attn.norm.eps == model.layers[0][2].eps == 1e-6
     assert model.layers[0][0].projection.padding == (3, 3)
     assert model.layers[1][0].projection.stride == (2, 2)
 
