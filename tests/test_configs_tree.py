@@ -12,6 +12,7 @@ from seglab.config import Config
 ROOT = Path(__file__).resolve().parents[1]
 METHODS = ("fcn", "pspnet", "deeplabv3", "deeplabv3plus", "upernet")
 METHODS += ("vit",)
+METHODS += ("setr",)
 METHODS += ("segformer",)
 ALL_CONFIGS = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "configs").rglob("*.py"))
 
