@@ -1,0 +1,208 @@
+"""``BEiT``: MMSegmentation 0.x's BEiT backbone (``mmseg.models.backbones.beit``).
+
+Image -> non-overlapping ``patch_size`` patches (``patch_embed``, a strided conv with bias and no
+padding) -> cls token prepended (no absolute position embedding: every block has its own
+relative position bias) -> ``num_layers`` :class:`BEiTTransformerEncoderLayer` blocks with layer
+scale; the optional final norm ``ln1`` follows the last block. Every block in ``out_indices``
+gives an (N, embed_dims, H // patch_size, W // patch_size) map.
+
+The relative position tables are built for the ``img_size // patch_size`` grid, so the input
+must have ``img_size`` (MMSeg trains and tests BEiT on fixed crops, slide inference included).
+
+state_dict keys equal MMSeg's: ``cls_token``, ``patch_embed.projection.weight``,
+``layers.0.gamma_1``, ``layers.0.attn.q_bias``, ``layers.0.attn.relative_position_bias_table``,
+``layers.0.attn.relative_position_index``, ``layers.0.attn.qkv.weight``,
+``layers.0.ffn.layers.0.0.weight``, ``ln1.weight`` (with ``final_norm``).
+"""
+from __future__ import annotations
+
+from typing import List, Mapping, Optional, Sequence, Tuple, Union
+
+import torch
+from torch import nn
+
+from ...checkpoint import load_checkpoint_file, load_state_dict
+from ...errors import ConfigError
+from ...registry import MODELS
+from ..layers import PatchEmbed, build_norm_layer, constant_init, initialize, kaiming_init
+from ..layers.weight_init import InitCfg
+from .base import BaseBackbone, OutputShapes, ShapeSpec
+from .beit_layer import Bias, BEiTTransformerEncoderLayer
+from .vit import _image_size
+
+
+@MODELS.register_module()
+class BEiT(BaseBackbone):
+    """BEiT (`BERT Pre-Training of Image Transformers <https://arxiv.org/abs/2106.08254>`_).
+
+    Args:
+        img_size: training image size (H, W) or one int; the relative position grid is
+            ``img_size // patch_size``.
+        patch_size: side of the square patches (the output stride).
+        in_channels: image channels.
+        embed_dims: token dimension (channels of every output).
+        num_layers: transformer blocks.
+        num_heads: attention heads per block.
+        mlp_ratio: FFN hidden width = ``mlp_ratio * embed_dims``.
+        out_indices: blocks whose outputs are returned (an int; -1 = the last block).
+        qv_bias: learned q and v biases (``attn.q_bias`` / ``attn.v_bias``; ``qkv`` has none).
+        attn_drop_rate: dropout on the attention weights.
+        drop_path_rate: stochastic depth, growing linearly to this value over the blocks.
+        norm_cfg: norm of the blocks (and of the patch embedding / the final norm).
+        act_cfg: FFN activation.
+        patch_norm: a norm after the patch embedding (``patch_embed.norm``).
+        final_norm: a norm (``ln1``) after the last block.
+        num_fcs: Linear layers per FFN.
+        norm_eval: keep the LayerNorms in eval mode while training.
+        pretrained: checkpoint path (deprecated form of ``init_cfg``).
+        init_values: initial value of the layer-scale vectors ``gamma_1`` / ``gamma_2``.
+        init_cfg: ``dict(type='Pretrained', checkpoint=...)`` or other init dicts; None gives
+            MMSeg's default init (truncated normal).
+
+    Shape:
+        (N, in_channels, H, W) with (H, W) = ``img_size`` -> tuple of
+        (N, embed_dims, H // p, W // p) maps, one per ``out_indices``.
+    """
+
+    def __init__(self, img_size: Union[int, Sequence[int]] = 224, patch_size: int = 16,
+                 in_channels: int = 3, embed_dims: int = 768, num_layers: int = 12,
+                 num_heads: int = 12, mlp_ratio: int = 4,
+                 out_indices: Union[int, Sequence[int]] = -1, qv_bias: bool = True,
+                 attn_drop_rate: float = 0.0, drop_path_rate: float = 0.0,
+                 norm_cfg: Mapping = dict(type="LN"), act_cfg: Mapping = dict(type="GELU"),
+                 patch_norm: bool = False, final_norm: bool = False, num_fcs: int = 2,
+                 norm_eval: bool = False, pretrained: Optional[str] = None,
+                 init_values: float = 0.1, init_cfg: InitCfg = None):
+        super().__init__(pretrained=pretrained, init_cfg=init_cfg, norm_eval=norm_eval)
+        self.img_size = _image_size(img_size)
+        self.patch_size, self.embed_dims = int(patch_size), embed_dims
+        self.window_size = (self.img_size[0] // self.patch_size,
+                            self.img_size[1] // self.patch_size)
+        self.patch_shape = self.window_size
+        self.out_indices = self._out_indices(out_indices, num_layers)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dims))
+        self.patch_embed = PatchEmbed(in_channels=in_channels, embed_dims=embed_dims,
+                                      conv_type="Conv2d", kernel_size=patch_size,
+                                      stride=patch_size, padding=0, bias=True,
+                                      norm_cfg=norm_cfg if patch_norm else None)
+        # float32 linspace as MMSeg (same rates); on the CPU so meta-device builds work too.
+        rates = [r.item() for r in torch.linspace(0, drop_path_rate, num_layers, device="cpu")]
+        self.layers = nn.ModuleList(
+            BEiTTransformerEncoderLayer(embed_dims=embed_dims, num_heads=num_heads,
+                                        feedforward_channels=mlp_ratio * embed_dims,
+                                        attn_drop_rate=attn_drop_rate, drop_path_rate=rates[i],
+                                        num_fcs=num_fcs, bias=self._layer_bias(qv_bias),
+                                        act_cfg=act_cfg, norm_cfg=norm_cfg,
+                                        window_size=self.window_size, init_values=init_values)
+            for i in range(num_layers))
+        self.final_norm = final_norm
+        if final_norm:
+            self.norm1_name, norm1 = build_norm_layer(norm_cfg, embed_dims, postfix=1)
+            self.add_module(self.norm1_name, norm1)
+
+    @staticmethod
+    def _layer_bias(qv_bias: bool) -> Bias:
+        """The blocks' q/k/v bias mode (MAE overrides: a plain ``qkv`` bias)."""
+        return "qv_bias" if qv_bias else False
+
+    @classmethod
+    def _out_indices(cls, out_indices: Union[int, Sequence[int]],
+                     num_layers: int) -> Tuple[int, ...]:
+        if isinstance(out_indices, int):
+            indices: Tuple[int, ...] = (num_layers - 1 if out_indices == -1 else out_indices,)
+        elif isinstance(out_indices, (list, tuple)):
+            indices = tuple(out_indices)
+        else:
+            raise ConfigError(f"{cls.__name__} out_indices must be an int, list or tuple, got "
+                              f"{out_indices!r}")
+        bad = [i for i in indices if not 0 <= i < num_layers]
+        if bad:
+            # MMSeg would silently return fewer outputs for these.
+            raise ConfigError(f"{cls.__name__} out_indices {indices}: {bad} not in "
+                              f"0..{num_layers - 1} (num_layers={num_layers}; only a lone -1 "
+                              f"means the last block)")
+        return indices
+
+    @property
+    def norm1(self) -> nn.Module:
+        return getattr(self, self.norm1_name)
+
+    def output_shapes(self) -> OutputShapes:
+        """``embed_dims`` channels at stride ``patch_size`` per selected block."""
+        spec = ShapeSpec(self.embed_dims, self.patch_size)
+        return tuple(spec for i in range(len(self.layers)) if i in self.out_indices)
+
+    def init_weights(self) -> None:
+        """Pretrained weights or MMSeg's default init (relative position tables stay 0)."""
+        cfg = self.init_cfg
+        if isinstance(cfg, Mapping) and cfg.get("type") == "Pretrained":
+            self._load_pretrained(cfg.get("checkpoint"))
+            return
+        if cfg is not None:
+            initialize(self, cfg)
+            return
+        # timm's 'jax_impl' init, as MMSeg.
+        nn.init.trunc_normal_(self.cls_token, std=0.02)
+        for name, m in self.named_modules():
+            if isinstance(m, nn.Linear):
+                nn.init.trunc_normal_(m.weight, std=0.02)
+                if m.bias is not None:
+                    if "ffn" in name:
+                        nn.init.normal_(m.bias, mean=0.0, std=1e-6)
+                    else:
+                        nn.init.constant_(m.bias, 0)
+            elif isinstance(m, nn.Conv2d):
+                kaiming_init(m, mode="fan_in", bias=0.0)
+            elif isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm)):
+                constant_init(m, val=1.0, bias=0.0)
+
+    def _load_pretrained(self, checkpoint: Optional[str]) -> None:
+        if not checkpoint:
+            raise ConfigError("init_cfg type 'Pretrained' needs a 'checkpoint' (a path or URL).")
+        loaded = load_checkpoint_file(checkpoint, map_location="cpu")
+        state_dict = dict(loaded.get("state_dict", loaded))
+        own = self.state_dict()
+        for key in list(state_dict):
+            # The index is rebuilt from the grid, as MMSeg drops it from checkpoints.
+            if "relative_position_index" in key:
+                state_dict.pop(key)
+            elif ("relative_position_bias_table" in key and key in own
+                  and state_dict[key].shape != own[key].shape):
+                # MMSeg resamples with scipy's interp2d on a geometric grid (not ported yet).
+                raise ConfigError(
+                    f"{checkpoint}: {key} has shape {tuple(state_dict[key].shape)}, the model "
+                    f"{tuple(own[key].shape)} (another img_size // patch_size grid); resizing "
+                    f"BEiT relative position tables is not supported yet: train at the "
+                    f"checkpoint's grid or resize the tables offline")
+        load_state_dict(self, state_dict, strict=False, source=str(checkpoint))
+
+    def _tokens(self, x: torch.Tensor) -> Tuple[torch.Tensor, Tuple[int, int]]:
+        """Patch tokens with the cls token in front: (N, 1 + h * w, C) and (h, w)."""
+        x, hw_shape = self.patch_embed(x)
+        return torch.cat((self.cls_token.expand(x.shape[0], -1, -1), x), dim=1), hw_shape
+
+    def _to_map(self, x: torch.Tensor, hw_shape: Tuple[int, int]) -> torch.Tensor:
+        out = x[:, 1:].reshape(x.shape[0], hw_shape[0], hw_shape[1], -1)
+        return out.permute(0, 3, 1, 2).contiguous()
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """Args: x: (N, C, H, W). Returns: one (N, embed_dims, h, w) map per selected block."""
+        x, hw_shape = self._tokens(x)
+        outs: List[torch.Tensor] = []
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
+            x = layer(x)
+            if i == last and self.final_norm:
+                x = self.norm1(x)
+            if i in self.out_indices:
+                outs.append(self._to_map(x, hw_shape))
+        return tuple(outs)
+
+    def train(self, mode: bool = True) -> "BEiT":
+        """Switch mode; with ``norm_eval`` the LayerNorms stay in eval (as MMSeg's BEiT)."""
+        super().train(mode)
+        if mode and self.norm_eval:
+            for m in self.modules():
+                if isinstance(m, nn.LayerNorm):
+                    m.eval()
+        return self
