@@ -60,7 +60,8 @@ class DefaultOptimizerConstructor:
         if unknown:
             raise ConfigError(f"optimizer.paramwise_cfg has unknown key(s) {unknown}; accepted: "
                               f"{', '.join(PARAMWISE_KEYS)}. (Layer-wise lr decay keys such as "
-                              f"'decay_rate' need a constructor seglab does not provide yet.)")
+                              f"'decay_rate' need constructor="
+                              f"'LearningRateDecayOptimizerConstructor'.)")
         custom = self.paramwise_cfg.get("custom_keys", {})
         if not isinstance(custom, Mapping):
             raise ConfigError(f"optimizer.paramwise_cfg.custom_keys must be a dict, got {custom!r}")
@@ -194,3 +195,12 @@ def load_optimizer_state(optimizer: torch.optim.Optimizer, model: nn.Module,
                 new_state[flat] = saved_state[key]
             flat += 1
     optimizer.load_state_dict({"state": new_state, "param_groups": current["param_groups"]})
+
+
+# MMSeg's layer-wise lr decay (BEiT / MAE); the module subclasses DefaultOptimizerConstructor.
+from .layer_decay_optimizer_constructor import (  # noqa: E402
+    LayerDecayOptimizerConstructor, LearningRateDecayOptimizerConstructor)
+
+OPTIMIZER_CONSTRUCTORS["LearningRateDecayOptimizerConstructor"] = (
+    LearningRateDecayOptimizerConstructor)
+OPTIMIZER_CONSTRUCTORS["LayerDecayOptimizerConstructor"] = LayerDecayOptimizerConstructor

@@ -83,9 +83,8 @@ def test_config_errors_are_named():
         build_optimizer(model, dict(type="SGD", lr=0.1, paramwise_cfg=dict(decay_rate=0.9)))
     with pytest.raises(ConfigError, match="weight_decay is not set"):
         build_optimizer(model, dict(type="SGD", lr=0.1, paramwise_cfg=dict(norm_decay_mult=0.0)))
-    with pytest.raises(ConfigError, match="constructor"):
-        build_optimizer(model, dict(type="SGD", lr=0.1,
-                                    constructor="LearningRateDecayOptimizerConstructor"))
+    with pytest.raises(ConfigError, match="constructor = 'NoSuchConstructor' is not supported"):
+        build_optimizer(model, dict(type="SGD", lr=0.1, constructor="NoSuchConstructor"))
 
 
 def test_resume_state_from_mmcv_one_group_per_parameter_layout():
