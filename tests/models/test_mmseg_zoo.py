@@ -31,6 +31,7 @@ ZOO = Path(f"{SHARED}/data/mmseg-zoo")
 IMPLEMENTED: List[str] = ["swin_upernet"]
 IMPLEMENTED += ["vit_upernet"]  # VisionTransformer + MultiLevelNeck
 IMPLEMENTED += ["setr_pup", "setr_mla"]  # SETRUPHead; MLANeck + SETRMLAHead
+IMPLEMENTED += ["beit_upernet", "mae_upernet"]  # BEiT / MAE + Feature2Pyramid
 IMPLEMENTED += ["segformer_mit"]  # MixVisionTransformer + SegformerHead
 # A looser logit bound than 1e-4 needs a reason here.
 LOGIT_ATOL: Dict[str, float] = {}

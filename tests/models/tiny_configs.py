@@ -98,3 +98,13 @@ NECK_INPUTS: Dict[str, dict] = {
                     num_layers=2, num_heads=2, out_indices=(0, 1)),
 }
 TINY["MLANeck"] = dict(in_channels=[8, 8], out_channels=4, norm_cfg=BN, act_cfg=dict(type="ReLU"))
+
+# BEiT / MAE: the relative position tables fix the grid, so img_size is the sweep's image size.
+TINY["BEiT"] = dict(img_size=64, patch_size=8, embed_dims=8, num_layers=2, num_heads=2,
+                    out_indices=(0, 1), drop_path_rate=0.1, final_norm=True)
+TINY["MAE"] = dict(img_size=64, patch_size=8, embed_dims=8, num_layers=2, num_heads=2,
+                   out_indices=(0, 1), drop_path_rate=0.1)
+# Feature2Pyramid rescales four same-stride maps: a tiny BEiT with four outputs feeds it.
+NECK_INPUTS["Feature2Pyramid"] = dict(type="BEiT", img_size=64, patch_size=8, embed_dims=8,
+                                      num_layers=4, num_heads=2, out_indices=(0, 1, 2, 3))
+TINY["Feature2Pyramid"] = dict(embed_dim=8, rescales=[4, 2, 1, 0.5], norm_cfg=BN)

@@ -17,3 +17,9 @@ from .mit_blocks import EfficientMultiheadAttention, MixFFN, TransformerEncoderL
 
 __all__ += ["MixVisionTransformer", "EfficientMultiheadAttention", "MixFFN",
             "TransformerEncoderLayer"]
+
+from .beit import BEiT  # noqa: E402
+from .beit_layer import BEiTAttention, BEiTTransformerEncoderLayer  # noqa: E402
+from .mae import MAE  # noqa: E402
+
+__all__ += ["BEiT", "BEiTAttention", "BEiTTransformerEncoderLayer", "MAE"]

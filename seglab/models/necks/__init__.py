@@ -8,3 +8,6 @@ __all__ += ["MultiLevelNeck"]
 from .mla_neck import MLAModule, MLANeck  # noqa: E402
 
 __all__ += ["MLAModule", "MLANeck"]
+from .featurepyramid import Feature2Pyramid  # noqa: E402
+
+__all__ += ["Feature2Pyramid"]
