@@ -14,6 +14,7 @@ METHODS = ("fcn", "pspnet", "deeplabv3", "deeplabv3plus", "upernet")
 METHODS += ("vit",)
 METHODS += ("setr",)
 METHODS += ("segformer",)
+METHODS += ("segmenter", "dpt")
 ALL_CONFIGS = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "configs").rglob("*.py"))
 
 NORM = {"type": "SyncBN", "requires_grad": True}

@@ -13,8 +13,8 @@ from seglab.models import build_backbone, build_head, build_loss, build_neck, bu
 from seglab.models.backbones import ShapeSpec
 from seglab.models.segmentors.build_checks import check_head
 from seglab.registry import MODELS, accepted_keys
-from tiny_configs import (HEAD_COMMON, HEAD_FEATS, IMAGE_SIZE, NECK_INPUT, NECK_INPUTS,
-                          NUM_CLASSES, TINY, kind_of)
+from tiny_configs import (HEAD_COMMON, HEAD_FEATS, HEAD_INPUTS, IMAGE_SIZE, NECK_INPUT,
+                          NECK_INPUTS, NUM_CLASSES, TINY, kind_of)
 
 NAMES = sorted(MODELS)
 BY_KIND = {kind: [n for n in NAMES if kind_of(MODELS.get(n)) == kind]
@@ -88,24 +88,39 @@ def test_neck_outputs_are_what_it_declares(name):
     _assert_all_grads(neck)
 
 
+def _head_inputs(name: str, head: torch.nn.Module):
+    """(features, their declaration, who makes them, the logits' stride) for a head: random
+    HEAD_FEATS maps, or the real outputs of its HEAD_INPUTS backbone (e.g. ViT pairs)."""
+    if name in HEAD_INPUTS:
+        spec = HEAD_INPUTS[name]
+        backbone = build_backbone(dict(spec["backbone"]))
+        return backbone(_image()), backbone.output_shapes(), "HEAD_INPUTS", spec["logit_stride"]
+    shapes = tuple(ShapeSpec(c, s) for c, s in HEAD_FEATS)
+    feats = [torch.randn(2, c, IMAGE_SIZE // s, IMAGE_SIZE // s, requires_grad=True)
+             for c, s in HEAD_FEATS]
+    finest = min(HEAD_FEATS[i][1] for i in _read_indices(head))
+    return feats, shapes, "HEAD_FEATS", finest  # logits come at the finest level a head reads
+
+
+def _read_indices(head: torch.nn.Module):
+    return [i for spec in head.input_specs()
+            for i in (spec.index if isinstance(spec.index, tuple) else (spec.index,))]
+
+
 @pytest.mark.parametrize("name", BY_KIND["head"])
 def test_head_forward_backward(name):
-    head = build_head({**_tiny(name), **HEAD_COMMON}).train()
-    shapes = tuple(ShapeSpec(c, s) for c, s in HEAD_FEATS)
-    check_head(head, shapes, f"TINY[{name!r}]", "HEAD_FEATS")  # the tiny config is consistent
-    side = lambda s: IMAGE_SIZE // s  # noqa: E731
-    feats = [torch.randn(2, c, side(s), side(s), requires_grad=True) for c, s in HEAD_FEATS]
+    head = build_head({**HEAD_COMMON, **_tiny(name)}).train()  # a head's own keys win
+    feats, shapes, producer, logit_stride = _head_inputs(name, head)
+    check_head(head, shapes, f"TINY[{name!r}]", producer)  # the tiny config is consistent
+    side = IMAGE_SIZE // logit_stride
     label = torch.randint(0, NUM_CLASSES, (2, 1, IMAGE_SIZE, IMAGE_SIZE))
     losses = head.forward_train(feats, [{}] * 2, label, None)
     assert set(losses) == set(head.loss_names) | {"acc_seg"}
     sum(losses[n] for n in head.loss_names).backward()
     _assert_all_grads(head)
-    read = [i for spec in head.input_specs()
-            for i in (spec.index if isinstance(spec.index, tuple) else (spec.index,))]
-    finest = min(HEAD_FEATS[i][1] for i in read)  # logits come at the finest level a head reads
     with torch.no_grad():
         out = head.eval().forward_test(feats, [{}] * 2, None)
-    assert tuple(out.shape) == (2, NUM_CLASSES, side(finest), side(finest))
+    assert tuple(out.shape) == (2, NUM_CLASSES, side, side)
 
 
 @pytest.mark.parametrize("name", BY_KIND["segmentor"])

@@ -7,7 +7,8 @@ backward, and checked against its declaration. Add the smallest config that exer
 
 - backbone: the dict as is, run on a (2, 3, 64, 64) image.
 - neck: the dict as is, run on the outputs of ``NECK_INPUT`` (a backbone config).
-- head: ``HEAD_COMMON`` added, run on random maps shaped like ``HEAD_FEATS`` (channels, stride).
+- head: ``HEAD_COMMON`` added (the head's own keys win), run on random maps shaped like
+  ``HEAD_FEATS`` (channels, stride), or on the outputs of its ``HEAD_INPUTS`` backbone.
 - segmentor: the dict as is, trained one step on a 64x64 batch.
 - loss: run on (2, 3, 8, 8) logits and labels in [0, 3).
 """
@@ -108,3 +109,18 @@ TINY["MAE"] = dict(img_size=64, patch_size=8, embed_dims=8, num_layers=2, num_he
 NECK_INPUTS["Feature2Pyramid"] = dict(type="BEiT", img_size=64, patch_size=8, embed_dims=8,
                                       num_layers=4, num_heads=2, out_indices=(0, 1, 2, 3))
 TINY["Feature2Pyramid"] = dict(embed_dim=8, rescales=[4, 2, 1, 0.5], norm_cfg=BN)
+
+# Segmenter: its norm acts on tokens, so its own LN wins over HEAD_COMMON's BN.
+TINY["SegmenterMaskTransformerHead"] = dict(in_channels=64, in_index=3, num_layers=2,
+                                            num_heads=2, embed_dims=8, norm_cfg=dict(type="LN"))
+# Heads that read more than maps get a backbone's real outputs, and say where their logits come.
+HEAD_INPUTS: Dict[str, dict] = {
+    # DPT reads [map, cls_token] pairs; patch 8 gives 8x8 tokens and logits at stride 8 / 8 = 1.
+    "DPTHead": dict(backbone=dict(type="VisionTransformer", img_size=32, patch_size=8,
+                                  embed_dims=8, num_layers=4, num_heads=2,
+                                  out_indices=(0, 1, 2, 3), output_cls_token=True),
+                    logit_stride=1),
+}
+TINY["DPTHead"] = dict(in_channels=[8, 8, 8, 8], in_index=[0, 1, 2, 3],
+                       input_transform="multiple_select", embed_dims=8,
+                       post_process_channels=[2, 4, 8, 8], readout_type="project", patch_size=8)

@@ -17,3 +17,8 @@ from .setr_mla_head import SETRMLAHead  # noqa: E402
 from .setr_up_head import SETRUPHead  # noqa: E402
 
 __all__ += ["SETRMLAHead", "SETRUPHead"]
+
+from .dpt_head import DPTHead  # noqa: E402
+from .segmenter_mask_head import SegmenterMaskTransformerHead  # noqa: E402
+
+__all__ += ["DPTHead", "SegmenterMaskTransformerHead"]
