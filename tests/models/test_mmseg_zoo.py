@@ -33,6 +33,7 @@ IMPLEMENTED += ["vit_upernet"]  # VisionTransformer + MultiLevelNeck
 IMPLEMENTED += ["setr_pup", "setr_mla"]  # SETRUPHead; MLANeck + SETRMLAHead
 IMPLEMENTED += ["beit_upernet", "mae_upernet"]  # BEiT / MAE + Feature2Pyramid
 IMPLEMENTED += ["segformer_mit"]  # MixVisionTransformer + SegformerHead
+IMPLEMENTED += ["twins_pcpvt", "twins_svt"]  # PCPVT + FPN + FPNHead; SVT + UPerHead
 IMPLEMENTED += ["segmenter", "dpt"]  # SegmenterMaskTransformerHead; DPTHead (ViT pairs)
 # A looser logit bound than 1e-4 needs a reason here.
 LOGIT_ATOL: Dict[str, float] = {}

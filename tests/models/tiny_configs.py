@@ -110,6 +110,17 @@ NECK_INPUTS["Feature2Pyramid"] = dict(type="BEiT", img_size=64, patch_size=8, em
                                       num_layers=4, num_heads=2, out_indices=(0, 1, 2, 3))
 TINY["Feature2Pyramid"] = dict(embed_dim=8, rescales=[4, 2, 1, 0.5], norm_cfg=BN)
 
+# Twins: 16/8/4/2 token grids at 64x64 (sr_ratios 8/4/2/1 fit); SVT's 3x3 windows pad every grid.
+TINY["PCPVT"] = dict(embed_dims=[4, 8, 8, 16], num_heads=[1, 2, 2, 4], mlp_ratios=[2, 2, 2, 2],
+                     depths=[1, 1, 1, 1], qkv_bias=True, drop_path_rate=0.1)
+TINY["SVT"] = dict(embed_dims=[4, 8, 16, 16], num_heads=[1, 2, 2, 4], mlp_ratios=[2, 2, 2, 2],
+                   depths=[2, 2, 1, 1], sr_ratios=[8, 4, 2, 1], qkv_bias=True,
+                   windiow_sizes=[3, 3, 3, 3])
+# FPN over NECK_INPUT's four levels plus one max-pooled extra level (stride 16).
+TINY["FPN"] = dict(in_channels=[8, 16, 32, 64], out_channels=8, num_outs=5)
+TINY["FPNHead"] = dict(in_channels=[8, 16, 32, 64], in_index=[0, 1, 2, 3],
+                       feature_strides=[4, 8, 8, 8])
+
 # Segmenter: its norm acts on tokens, so its own LN wins over HEAD_COMMON's BN.
 TINY["SegmenterMaskTransformerHead"] = dict(in_channels=64, in_index=3, num_layers=2,
                                             num_heads=2, embed_dims=8, norm_cfg=dict(type="LN"))

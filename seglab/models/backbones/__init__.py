@@ -23,3 +23,10 @@ from .beit_layer import BEiTAttention, BEiTTransformerEncoderLayer  # noqa: E402
 from .mae import MAE  # noqa: E402
 
 __all__ += ["BEiT", "BEiTAttention", "BEiTTransformerEncoderLayer", "MAE"]
+
+from .twins import PCPVT, SVT  # noqa: E402
+from .twins_blocks import (ConditionalPositionEncoding, GlobalSubsampledAttention,  # noqa: E402
+                           GSAEncoderLayer, LocallygroupedSelfAttention, LSAEncoderLayer)
+
+__all__ += ["PCPVT", "SVT", "ConditionalPositionEncoding", "GlobalSubsampledAttention",
+            "GSAEncoderLayer", "LocallygroupedSelfAttention", "LSAEncoderLayer"]

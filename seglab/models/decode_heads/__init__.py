@@ -18,6 +18,10 @@ from .setr_up_head import SETRUPHead  # noqa: E402
 
 __all__ += ["SETRMLAHead", "SETRUPHead"]
 
+from .fpn_head import FPNHead  # noqa: E402
+
+__all__ += ["FPNHead"]
+
 from .dpt_head import DPTHead  # noqa: E402
 from .segmenter_mask_head import SegmenterMaskTransformerHead  # noqa: E402
 

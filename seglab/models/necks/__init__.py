@@ -11,3 +11,6 @@ __all__ += ["MLAModule", "MLANeck"]
 from .featurepyramid import Feature2Pyramid  # noqa: E402
 
 __all__ += ["Feature2Pyramid"]
+from .fpn import FPN  # noqa: E402
+
+__all__ += ["FPN"]
