@@ -76,6 +76,22 @@ def test_fcn_r50_d8_voc_state_dict_layout():
     _check_fcn_r50_d8_voc_layout(_build_meta(_fcn_r50_d8_voc()))
 
 
+# Heads without the base's 1x1 classifier: MMSeg's Segmenter head classifies by the product of
+# class embeddings and patch tokens and deletes conv_seg.
+NO_CONV_SEG = ("SegmenterMaskTransformerHead",)
+
+
+def _heads(model_cfg) -> list:
+    """[(state_dict prefix, head config)] of the decode head and every auxiliary head."""
+    heads = [("decode_head", model_cfg.decode_head)]
+    aux = model_cfg.get("auxiliary_head")
+    if isinstance(aux, (list, tuple)):
+        heads += [(f"auxiliary_head.{i}", head) for i, head in enumerate(aux)]
+    elif aux:
+        heads.append(("auxiliary_head", aux))
+    return heads
+
+
 @pytest.mark.skipif(not CONFIGS, reason="no model configs in configs/")
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
 def test_every_config_builds(path):
@@ -83,9 +99,12 @@ def test_every_config_builds(path):
     cfg = config.Config.fromfile(str(path))
     model = _build_meta(cfg.model)
     state = model.state_dict()
-    decode = cfg.model.decode_head
-    assert tuple(state["decode_head.conv_seg.weight"].shape) == (decode.num_classes,
-                                                                 decode.channels, 1, 1)
+    for prefix, head in _heads(cfg.model):
+        key = f"{prefix}.conv_seg.weight"
+        if head.type in NO_CONV_SEG:
+            assert key not in state, key
+        else:
+            assert tuple(state[key].shape) == (head.num_classes, head.channels, 1, 1), key
     if cfg.model.backbone.type in ("ResNetV1c", "ResNetV1d"):  # the deep-stem ResNets
         assert "backbone.stem.0.weight" in state and "backbone.layer4.0.conv1.weight" in state
     if path.stem == "fcn_r50-d8_512x512_20k_voc12aug":
@@ -93,5 +112,3 @@ def test_every_config_builds(path):
     for key, shape in R50_HEAD_SHAPES.get(path.stem.split("_")[0], {}).items():
         if "_r50" in path.stem:
             assert tuple(state[key].shape) == shape, key
-    if cfg.model.get("auxiliary_head"):
-        assert "auxiliary_head.conv_seg.weight" in state
