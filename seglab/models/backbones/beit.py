@@ -24,11 +24,11 @@ from torch import nn
 from ...checkpoint import load_checkpoint_file, load_state_dict
 from ...errors import ConfigError
 from ...registry import MODELS
-from ..layers import PatchEmbed, build_norm_layer, constant_init, initialize, kaiming_init
+from ..layers import PatchEmbed, build_norm_layer, initialize
 from ..layers.weight_init import InitCfg
 from .base import BaseBackbone, OutputShapes, ShapeSpec
 from .beit_layer import Bias, BEiTTransformerEncoderLayer
-from .vit import _image_size
+from .vit import _image_size, block_out_indices, init_vit_weights
 
 
 @MODELS.register_module()
@@ -79,7 +79,7 @@ class BEiT(BaseBackbone):
         self.window_size = (self.img_size[0] // self.patch_size,
                             self.img_size[1] // self.patch_size)
         self.patch_shape = self.window_size
-        self.out_indices = self._out_indices(out_indices, num_layers)
+        self.out_indices = block_out_indices(type(self).__name__, out_indices, num_layers)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dims))
         self.patch_embed = PatchEmbed(in_channels=in_channels, embed_dims=embed_dims,
                                       conv_type="Conv2d", kernel_size=patch_size,
@@ -105,24 +105,6 @@ class BEiT(BaseBackbone):
         """The blocks' q/k/v bias mode (MAE overrides: a plain ``qkv`` bias)."""
         return "qv_bias" if qv_bias else False
 
-    @classmethod
-    def _out_indices(cls, out_indices: Union[int, Sequence[int]],
-                     num_layers: int) -> Tuple[int, ...]:
-        if isinstance(out_indices, int):
-            indices: Tuple[int, ...] = (num_layers - 1 if out_indices == -1 else out_indices,)
-        elif isinstance(out_indices, (list, tuple)):
-            indices = tuple(out_indices)
-        else:
-            raise ConfigError(f"{cls.__name__} out_indices must be an int, list or tuple, got "
-                              f"{out_indices!r}")
-        bad = [i for i in indices if not 0 <= i < num_layers]
-        if bad:
-            # MMSeg would silently return fewer outputs for these.
-            raise ConfigError(f"{cls.__name__} out_indices {indices}: {bad} not in "
-                              f"0..{num_layers - 1} (num_layers={num_layers}; only a lone -1 "
-                              f"means the last block)")
-        return indices
-
     @property
     def norm1(self) -> nn.Module:
         return getattr(self, self.norm1_name)
@@ -143,18 +125,7 @@ class BEiT(BaseBackbone):
             return
         # timm's 'jax_impl' init, as MMSeg.
         nn.init.trunc_normal_(self.cls_token, std=0.02)
-        for name, m in self.named_modules():
-            if isinstance(m, nn.Linear):
-                nn.init.trunc_normal_(m.weight, std=0.02)
-                if m.bias is not None:
-                    if "ffn" in name:
-                        nn.init.normal_(m.bias, mean=0.0, std=1e-6)
-                    else:
-                        nn.init.constant_(m.bias, 0)
-            elif isinstance(m, nn.Conv2d):
-                kaiming_init(m, mode="fan_in", bias=0.0)
-            elif isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm)):
-                constant_init(m, val=1.0, bias=0.0)
+        init_vit_weights(self)
 
     def _load_pretrained(self, checkpoint: Optional[str]) -> None:
         if not checkpoint:

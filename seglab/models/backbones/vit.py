@@ -44,6 +44,47 @@ def _image_size(img_size: Union[int, Sequence[int]]) -> Tuple[int, int]:
     return size  # type: ignore[return-value]
 
 
+def block_out_indices(name: str, out_indices: Union[int, Sequence[int]],
+                      num_layers: int) -> Tuple[int, ...]:
+    """The transformer blocks whose outputs a ViT-like backbone returns (a lone -1: the last).
+
+    Raises:
+        ConfigError: not an int/list/tuple, or an index outside ``0..num_layers - 1`` (MMSeg
+            would silently return fewer outputs for it).
+    """
+    if isinstance(out_indices, int):
+        indices: Tuple[int, ...] = (num_layers - 1 if out_indices == -1 else out_indices,)
+    elif isinstance(out_indices, (list, tuple)):
+        indices = tuple(out_indices)
+    else:
+        raise ConfigError(f"{name} out_indices must be an int, list or tuple, got "
+                          f"{out_indices!r}")
+    bad = [i for i in indices if not 0 <= i < num_layers]
+    if bad:
+        raise ConfigError(f"{name} out_indices {indices}: {bad} not in "
+                          f"0..{num_layers - 1} (num_layers={num_layers}; only a lone -1 "
+                          f"means the last block)")
+    return indices
+
+
+def init_vit_weights(model: nn.Module) -> None:
+    """MMSeg's default init of ViT-like backbones (timm's 'jax_impl'), after the caller has drawn
+    its token/position embeddings: truncated-normal Linear weights (FFN biases ~N(0, 1e-6), other
+    biases 0), Kaiming fan-in convs, norms to 1/0."""
+    for name, m in model.named_modules():
+        if isinstance(m, nn.Linear):
+            nn.init.trunc_normal_(m.weight, std=0.02)
+            if m.bias is not None:
+                if "ffn" in name:
+                    nn.init.normal_(m.bias, mean=0.0, std=1e-6)
+                else:
+                    nn.init.constant_(m.bias, 0)
+        elif isinstance(m, nn.Conv2d):
+            kaiming_init(m, mode="fan_in", bias=0.0)
+        elif isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm)):
+            constant_init(m, val=1.0, bias=0.0)
+
+
 @MODELS.register_module()
 class VisionTransformer(BaseBackbone):
     """Vision Transformer (`An Image is Worth 16x16 Words <https://arxiv.org/abs/2010.11929>`_).
@@ -102,7 +143,7 @@ class VisionTransformer(BaseBackbone):
         self.patch_size, self.embed_dims = int(patch_size), embed_dims
         self.interpolate_mode, self.with_cp = interpolate_mode, with_cp
         self.with_cls_token, self.output_cls_token = with_cls_token, output_cls_token
-        self.out_indices = self._out_indices(out_indices, num_layers)
+        self.out_indices = block_out_indices("VisionTransformer", out_indices, num_layers)
 
         # 0.x always gives the patch conv a bias (1.x's patch_bias=False would drop the key).
         self.patch_embed = PatchEmbed(in_channels=in_channels, embed_dims=embed_dims,
@@ -130,23 +171,6 @@ class VisionTransformer(BaseBackbone):
             self.norm1_name, norm1 = build_norm_layer(norm_cfg, embed_dims, postfix=1)
             self.add_module(self.norm1_name, norm1)
 
-    @staticmethod
-    def _out_indices(out_indices: Union[int, Sequence[int]], num_layers: int) -> Tuple[int, ...]:
-        if isinstance(out_indices, int):
-            indices: Tuple[int, ...] = (num_layers - 1 if out_indices == -1 else out_indices,)
-        elif isinstance(out_indices, (list, tuple)):
-            indices = tuple(out_indices)
-        else:
-            raise ConfigError(f"VisionTransformer out_indices must be an int, list or tuple, got "
-                              f"{out_indices!r}")
-        bad = [i for i in indices if not 0 <= i < num_layers]
-        if bad:
-            # MMSeg would silently return fewer outputs for these.
-            raise ConfigError(f"VisionTransformer out_indices {indices}: {bad} not in "
-                              f"0..{num_layers - 1} (num_layers={num_layers}; only a lone -1 "
-                              f"means the last block)")
-        return indices
-
     @property
     def norm1(self) -> nn.Module:
         return getattr(self, self.norm1_name)
@@ -168,18 +192,7 @@ class VisionTransformer(BaseBackbone):
         # timm's 'jax_impl' init, as MMSeg.
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
         nn.init.trunc_normal_(self.cls_token, std=0.02)
-        for name, m in self.named_modules():
-            if isinstance(m, nn.Linear):
-                nn.init.trunc_normal_(m.weight, std=0.02)
-                if m.bias is not None:
-                    if "ffn" in name:
-                        nn.init.normal_(m.bias, mean=0.0, std=1e-6)
-                    else:
-                        nn.init.constant_(m.bias, 0)
-            elif isinstance(m, nn.Conv2d):
-                kaiming_init(m, mode="fan_in", bias=0.0)
-            elif isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm)):
-                constant_init(m, val=1.0, bias=0.0)
+        init_vit_weights(self)
 
     def _load_pretrained(self, checkpoint: Optional[str]) -> None:
         if not checkpoint:
