@@ -28,13 +28,15 @@ from shared_data import SHARED
 
 ZOO = Path(f"{SHARED}/data/mmseg-zoo")
 # Fixtures whose model types seglab implements (issue 10: transformers; 11: CNNs; 12: heads).
-IMPLEMENTED: List[str] = ["swin_upernet"]
-IMPLEMENTED += ["vit_upernet"]  # VisionTransformer + MultiLevelNeck
-IMPLEMENTED += ["setr_pup", "setr_mla"]  # SETRUPHead; MLANeck + SETRMLAHead
-IMPLEMENTED += ["beit_upernet", "mae_upernet"]  # BEiT / MAE + Feature2Pyramid
-IMPLEMENTED += ["segformer_mit"]  # MixVisionTransformer + SegformerHead
-IMPLEMENTED += ["twins_pcpvt", "twins_svt"]  # PCPVT + FPN + FPNHead; SVT + UPerHead
-IMPLEMENTED += ["segmenter", "dpt"]  # SegmenterMaskTransformerHead; DPTHead (ViT pairs)
+IMPLEMENTED: List[str] = [
+    "segformer_mit",  # MixVisionTransformer + SegformerHead
+    "swin_upernet",  # SwinTransformer + UPerHead
+    "vit_upernet",  # VisionTransformer + MultiLevelNeck
+    "setr_pup", "setr_mla",  # SETRUPHead; MLANeck + SETRMLAHead
+    "beit_upernet", "mae_upernet",  # BEiT / MAE + Feature2Pyramid
+    "twins_pcpvt", "twins_svt",  # PCPVT + FPN + FPNHead; SVT + UPerHead
+    "segmenter", "dpt",  # SegmenterMaskTransformerHead; DPTHead (ViT pairs)
+]
 # A looser logit bound than 1e-4 needs a reason here.
 LOGIT_ATOL: Dict[str, float] = {}
 FEAT_ATOL = 1e-4
