@@ -5,7 +5,7 @@ import os
 import os.path as osp
 import re
 import shutil
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from ..utils import atomic_open
 
@@ -39,9 +39,13 @@ def update_latest(out_dir: str, filename: str) -> str:
 def checkpoint_candidates(work_dir: Optional[str]) -> List[str]:
     """The checkpoints an auto-resume may continue from, newest first.
 
-    ``latest.pth`` (a symlink or a copy; listed even when its target is gone, so the caller can
-    say why it was skipped), then every ``iter_N.pth`` by N descending. ``best_*.pth`` files are
-    not listed: they keep the best state, not the newest (MMSeg's auto-resume skips them too).
+    Every ``iter_N.pth`` by N descending, with ``latest.pth`` (a symlink or a copy; listed even
+    when its target is gone, so the caller can say why it was skipped) placed before the first one
+    it is not older than. ``latest.pth`` is updated just after ``iter_N.pth`` is written, so a run
+    killed between the two leaves an ``iter_N.pth`` newer than ``latest.pth``: that one comes
+    first. Newer means a larger N than the symlink's target, or for a copy a later mtime.
+    ``best_*.pth`` files are not listed: they keep the best state, not the newest (MMSeg's
+    auto-resume skips them too).
     """
     if not work_dir or not osp.isdir(work_dir):
         return []
@@ -50,13 +54,33 @@ def checkpoint_candidates(work_dir: Optional[str]) -> List[str]:
         match = re.fullmatch(r"iter_(\d+)\.pth", name)
         if match:
             numbered.append((int(match.group(1)), osp.join(work_dir, name)))
+    ordered = [path for _, path in sorted(numbered, reverse=True)]
     latest = osp.join(work_dir, LATEST)
-    head = [latest] if osp.lexists(latest) else []
-    return head + [path for _, path in sorted(numbered, reverse=True)]
+    if not osp.lexists(latest):
+        return ordered
+    newer = _newer_than_latest(latest, sorted(numbered, reverse=True))
+    return ordered[:newer] + [latest] + ordered[newer:]
+
+
+def _newer_than_latest(latest: str, numbered: List[Tuple[int, str]]) -> int:
+    """How many of ``numbered`` (N descending) were written after ``latest.pth`` was updated."""
+    if osp.islink(latest):
+        match = re.fullmatch(r"iter_(\d+)\.pth", osp.basename(os.readlink(latest)))
+        if not match:  # a hand-made link to some other file: trust it
+            return 0
+        target = int(match.group(1))
+        return sum(1 for n, _ in numbered if n > target)
+    stamp = os.stat(latest).st_mtime_ns
+    count = 0
+    for _, path in numbered:
+        if os.stat(path).st_mtime_ns <= stamp:
+            break
+        count += 1
+    return count
 
 
 def find_latest_checkpoint(work_dir: str) -> Optional[str]:
-    """``latest.pth`` if present, else the ``iter_N.pth`` with the largest N, else None."""
+    """The newest readable candidate of :func:`checkpoint_candidates` (existing file), else None."""
     for path in checkpoint_candidates(work_dir):
         if osp.exists(path):  # a dangling latest.pth symlink falls through to iter_N.pth
             return path

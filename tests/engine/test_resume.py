@@ -58,6 +58,24 @@ def test_candidates_are_latest_then_iterations_newest_first(tmp_path):
     assert find_latest_checkpoint(str(tmp_path)) == str(tmp_path / "iter_9.pth")
 
 
+def test_a_checkpoint_written_after_latest_was_updated_comes_first(tmp_path):
+    """A run killed between writing iter_N.pth and pointing latest.pth at it resumes from iter_N."""
+    for n in (2, 4):
+        write_checkpoint(tmp_path / f"iter_{n}.pth", n)
+    os.symlink("iter_2.pth", tmp_path / "latest.pth")
+    names = [osp.basename(p) for p in checkpoint_candidates(str(tmp_path))]
+    assert names == ["iter_4.pth", "latest.pth", "iter_2.pth"]
+    assert find_latest_checkpoint(str(tmp_path)) == str(tmp_path / "iter_4.pth")
+    # latest.pth as a copy (no symlinks): the file's age decides.
+    os.remove(tmp_path / "latest.pth")
+    write_checkpoint(tmp_path / "latest.pth", 2)
+    os.utime(tmp_path / "iter_4.pth", ns=(os.stat(tmp_path / "latest.pth").st_mtime_ns + 10**9,) * 2)
+    assert find_latest_checkpoint(str(tmp_path)) == str(tmp_path / "iter_4.pth")
+    write_checkpoint(tmp_path / "latest.pth", 4)
+    os.utime(tmp_path / "latest.pth", ns=(os.stat(tmp_path / "iter_4.pth").st_mtime_ns + 10**9,) * 2)
+    assert find_latest_checkpoint(str(tmp_path)) == str(tmp_path / "latest.pth")
+
+
 def test_corrupt_latest_copy_is_skipped_with_the_reason(tmp_path, test_logger, count_loads):
     good = write_checkpoint(tmp_path / "iter_5.pth", 5)
     latest = truncate(write_checkpoint(tmp_path / "latest.pth", 6))  # a copy, not a symlink
