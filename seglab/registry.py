@@ -46,6 +46,7 @@ class Registry:
     def __init__(self, name: str):
         self.name = name
         self._module_dict: Dict[str, Callable] = {}
+        self._scopes: Dict[str, Tuple[str, ...]] = {}  # name -> foreign scopes it also answers to
 
     def __repr__(self) -> str:
         return f"Registry(name={self.name!r}, items={sorted(self._module_dict)})"
@@ -64,18 +65,28 @@ class Registry:
         return dict(self._module_dict)
 
     def get(self, name: str) -> Optional[Callable]:
-        """The registered object called ``name`` (an ``mmseg.`` scope is accepted), else None."""
+        """The registered object called ``name``, else None.
+
+        An ``mmseg.`` / ``seglab.`` scope is accepted for every name; another project's scope
+        (``mmcls.ConvNeXt``) only for the names registered with it in ``scopes``.
+        """
         scope, _, short = name.rpartition(".")
-        if scope in _OWN_SCOPES:
+        if scope in _OWN_SCOPES or scope in self._scopes.get(short, ()):
             name = short
         return self._module_dict.get(name)
 
     def register_module(self, name: Optional[str] = None, force: bool = False,
-                        module: Optional[Callable] = None):
+                        module: Optional[Callable] = None, scopes: Tuple[str, ...] = ()):
         """Register a class or function, as a decorator or directly (``module=``).
 
         Registering a second object under an existing name is an error unless ``force=True``.
+        ``scopes`` names the OpenMMLab projects whose scoped spelling of the name 0.x configs use
+        for it (``scopes=('mmcls',)``: ``type='mmcls.ConvNeXt'`` builds seglab's ``ConvNeXt``).
         """
+        unknown = [scope for scope in scopes if scope not in _FOREIGN_SCOPES]
+        if unknown:
+            raise RegistryError(f"register_module(scopes={scopes!r}): {unknown} are not OpenMMLab "
+                                f"project scopes; known: {', '.join(_FOREIGN_SCOPES)}.")
         def _register(obj: Callable) -> Callable:
             key = name or obj.__name__
             if not force and key in self._module_dict and self._module_dict[key] is not obj:
@@ -83,6 +94,8 @@ class Registry:
                     f"'{key}' is already registered in the {self.name} registry "
                     f"(by {self._module_dict[key].__module__}); pick another name or pass force=True.")
             self._module_dict[key] = obj
+            if scopes:
+                self._scopes[key] = tuple(scopes)
             return obj
 
         if module is not None:
@@ -98,9 +111,12 @@ def _unknown_type_message(type_name: str, registry: Registry, path: str) -> str:
     scope, _, short = type_name.rpartition(".")
     if scope and scope not in _OWN_SCOPES:
         if scope in _FOREIGN_SCOPES or scope.startswith("mm"):
+            own = sorted(f"{scope}.{n}" for n, s in registry._scopes.items() if scope in s)
+            implemented = (f" seglab implements these '{scope}' types itself: {', '.join(own)}."
+                           if own else "")
             return (f"{where} = '{type_name}': types from the '{scope}' package are not available in "
-                    f"seglab (it does not depend on OpenMMLab packages). Use a seglab {registry.name} "
-                    f"instead; available: {', '.join(sorted(registry)) or '(none)'}.")
+                    f"seglab (it does not depend on OpenMMLab packages).{implemented} Use a seglab "
+                    f"{registry.name} instead; available: {', '.join(sorted(registry)) or '(none)'}.")
     lookup = short if scope in _OWN_SCOPES else type_name
     close = _closest(lookup, registry)
     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""

@@ -78,6 +78,26 @@ def test_scoped_names():
         reg.build(dict(type="mmcls.ConvNeXt"), key="backbone")
 
 
+def test_a_type_registered_with_a_foreign_scope_answers_to_it_and_only_to_it():
+    reg = make_registry()
+
+    @reg.register_module(scopes=("mmcls",))
+    class ConvNeXt:
+        def __init__(self, depth=1):
+            self.depth = depth
+
+    assert reg.build(dict(type="mmcls.ConvNeXt", depth=2)).depth == 2
+    assert reg.get("ConvNeXt") is reg.get("mmseg.ConvNeXt") is ConvNeXt
+    assert reg.get("mmdet.ConvNeXt") is None and reg.get("mmcls.FCNHead") is None
+    with pytest.raises(RegistryError, match=r"'mmcls.ResNeSt': types from the 'mmcls' package are "
+                                            r"not available in seglab \(it does not depend on OpenMMLab "
+                                            r"packages\). seglab implements these 'mmcls' types "
+                                            r"itself: mmcls.ConvNeXt."):
+        reg.build(dict(type="mmcls.ResNeSt"), key="backbone")
+    with pytest.raises(RegistryError, match="not OpenMMLab project scopes"):
+        reg.register_module(name="Other", module=ConvNeXt, scopes=("mmcsl",))
+
+
 def test_unknown_constructor_key_names_class_and_accepted_keys():
     reg = make_registry()
     with pytest.raises(RegistryError) as info:
