@@ -10,7 +10,6 @@ original SegFormer release convert with ``seglab.checkpoint.converters.convert_m
 """
 from __future__ import annotations
 
-import math
 from typing import Mapping, Optional, Sequence, Tuple, Union
 
 import torch
@@ -18,9 +17,8 @@ from torch import nn
 
 from ...errors import ConfigError
 from ...registry import MODELS
-from ..layers import (PatchEmbed, build_norm_layer, constant_init, initialize, nlc_to_nchw,
-                      normal_init, trunc_normal_init)
-from ..layers.weight_init import InitCfg
+from ..layers import PatchEmbed, build_norm_layer, initialize, nlc_to_nchw
+from ..layers.weight_init import InitCfg, pyramid_transformer_init
 from .base import BaseBackbone, OutputShapes, shape_specs
 from .mit_blocks import TransformerEncoderLayer
 
@@ -121,14 +119,7 @@ class MixVisionTransformer(BaseBackbone):
         if self.init_cfg is not None:
             initialize(self, self.init_cfg)
             return
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                trunc_normal_init(m, std=0.02, bias=0.0)
-            elif isinstance(m, nn.LayerNorm):
-                constant_init(m, val=1.0, bias=0.0)
-            elif isinstance(m, nn.Conv2d):
-                fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels // m.groups
-                normal_init(m, mean=0.0, std=math.sqrt(2.0 / fan_out), bias=0.0)
+        pyramid_transformer_init(self)
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """Args: x: (N, C, H, W). Returns: the (N, C_i, H_i, W_i) maps of ``out_indices``."""

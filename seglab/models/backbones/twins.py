@@ -11,7 +11,6 @@ Weights of the original Twins release convert with ``seglab.checkpoint.converter
 """
 from __future__ import annotations
 
-import math
 from typing import Mapping, Optional, Sequence, Tuple
 
 import torch
@@ -19,9 +18,8 @@ from torch import nn
 
 from ...errors import ConfigError
 from ...registry import MODELS
-from ..layers import (PatchEmbed, build_norm_layer, constant_init, initialize, nlc_to_nchw,
-                      normal_init, trunc_normal_init)
-from ..layers.weight_init import InitCfg
+from ..layers import PatchEmbed, build_norm_layer, initialize, nlc_to_nchw
+from ..layers.weight_init import InitCfg, pyramid_transformer_init
 from .base import BaseBackbone, OutputShapes, shape_specs
 from .twins_blocks import ConditionalPositionEncoding, GSAEncoderLayer, LSAEncoderLayer
 
@@ -125,14 +123,7 @@ class PCPVT(BaseBackbone):
         if self.init_cfg is not None:
             initialize(self, self.init_cfg)
             return
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                trunc_normal_init(m, std=0.02, bias=0.0)
-            elif isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm)):
-                constant_init(m, val=1.0, bias=0.0)
-            elif isinstance(m, nn.Conv2d):
-                fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels // m.groups
-                normal_init(m, mean=0.0, std=math.sqrt(2.0 / fan_out), bias=0.0)
+        pyramid_transformer_init(self, (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm))
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """Args: x: (N, C, H, W). Returns: the (N, C_i, H_i, W_i) maps of ``out_indices``."""

@@ -81,6 +81,23 @@ def bias_init_with_prob(prior_prob: float) -> float:
     return float(-math.log((1 - prior_prob) / prior_prob))
 
 
+def pyramid_transformer_init(model: nn.Module, norm_types: tuple = (nn.LayerNorm,)) -> None:
+    """MMSeg's default init of the pyramid transformers (MiT, Twins).
+
+    ``Linear``: truncated normal, std 0.02, bias 0; the ``norm_types``: weight 1, bias 0;
+    ``Conv2d``: normal with std ``sqrt(2 / fan_out)`` (fan_out = kh * kw * out_channels / groups),
+    bias 0.
+    """
+    for m in model.modules():
+        if isinstance(m, nn.Linear):
+            trunc_normal_init(m, std=0.02, bias=0.0)
+        elif isinstance(m, norm_types):
+            constant_init(m, val=1.0, bias=0.0)
+        elif isinstance(m, nn.Conv2d):
+            fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels // m.groups
+            normal_init(m, mean=0.0, std=math.sqrt(2.0 / fan_out), bias=0.0)
+
+
 _INITIALIZERS = {
     "Constant": (constant_init, ("val", "bias")),
     "Normal": (normal_init, ("mean", "std", "bias")),

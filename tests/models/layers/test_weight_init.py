@@ -42,3 +42,24 @@ def test_errors():
         initialize(_Net(), dict(type="Normal", sigma=1.0, layer="Conv2d"))
     with pytest.raises(ConfigError, match="no such submodule"):
         initialize(_Net(), dict(type="Normal", override=dict(name="missing")))
+
+
+def test_pyramid_transformer_init_statistics():
+    from seglab.models.layers.weight_init import pyramid_transformer_init
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(256, 512), nn.LayerNorm(8), nn.GroupNorm(1, 8),
+                        nn.Conv2d(32, 128, 3, groups=4))
+    for m in (net[1], net[2]):
+        nn.init.normal_(m.weight)
+    pyramid_transformer_init(net)
+    linear, ln, gn, conv = net
+    assert linear.weight.std().item() == pytest.approx(0.02, rel=0.05)
+    assert linear.weight.abs().max().item() <= 2.0 and torch.all(linear.bias == 0)
+    assert torch.all(ln.weight == 1) and torch.all(ln.bias == 0)
+    assert not torch.all(gn.weight == 1)  # only the norm types asked for
+    fan_out = 3 * 3 * 128 // 4
+    assert conv.weight.std().item() == pytest.approx((2.0 / fan_out) ** 0.5, rel=0.05)
+    assert torch.all(conv.bias == 0)
+    pyramid_transformer_init(net, (nn.LayerNorm, nn.GroupNorm))
+    assert torch.all(gn.weight == 1) and torch.all(gn.bias == 0)
