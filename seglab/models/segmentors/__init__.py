@@ -4,3 +4,7 @@ from .encoder_decoder import EncoderDecoder
 from .inference import slide_inference, slide_logits, whole_inference
 
 __all__ = ["BaseSegmentor", "EncoderDecoder", "slide_inference", "slide_logits", "whole_inference"]
+
+from .cascade_encoder_decoder import CascadeEncoderDecoder  # noqa: E402
+
+__all__ += ["CascadeEncoderDecoder"]

@@ -1,7 +1,7 @@
 """``EncoderDecoder``: backbone (+ neck) + decode head (+ auxiliary heads), MMSegmentation 0.x API."""
 from __future__ import annotations
 
-from typing import Dict, List, Mapping, Optional, Sequence, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -63,10 +63,7 @@ class EncoderDecoder(BaseSegmentor):
         self.backbone = build_backbone(backbone)
         if neck is not None:
             self.neck = build_neck(neck)
-        self.decode_head = build_head(decode_head, key="decode_head")
-        self.align_corners = self.decode_head.align_corners
-        self.num_classes = self.decode_head.num_classes
-        self.out_channels = self.decode_head.out_channels
+        self._init_decode_head(decode_head)
         if isinstance(auxiliary_head, Mapping):
             self.auxiliary_head = build_head(auxiliary_head, key="auxiliary_head")
         elif auxiliary_head is not None:
@@ -78,10 +75,21 @@ class EncoderDecoder(BaseSegmentor):
         self._test_mode()  # validate test_cfg at build time
 
     # -- configuration --------------------------------------------------------------------------
+    def _init_decode_head(self, decode_head: Mapping) -> None:
+        """Build ``decode_head``; the segmentor's align_corners/num_classes/out_channels are its."""
+        self.decode_head = build_head(decode_head, key="decode_head")
+        self.align_corners = self.decode_head.align_corners
+        self.num_classes = self.decode_head.num_classes
+        self.out_channels = self.decode_head.out_channels
+
+    def _decode_stages(self) -> List[Tuple[str, str, nn.Module]]:
+        """``(config key, loss prefix, head)`` of each decode head; the last one predicts."""
+        return [("decode_head", "decode", self.decode_head)]
+
     def _check_heads(self) -> None:
         """Each head's ``in_channels``/``in_index`` against the backbone's (or neck's) outputs."""
         model = current_build_path() or "model"
-        heads = [(f"{model}.decode_head", self.decode_head)]
+        heads = [(f"{model}.{key}", head) for key, _, head in self._decode_stages()]
         if isinstance(getattr(self, "auxiliary_head", None), nn.ModuleList):
             heads += [(f"{model}.auxiliary_head[{i}]", head)
                       for i, head in enumerate(self.auxiliary_head)]
@@ -117,7 +125,8 @@ class EncoderDecoder(BaseSegmentor):
 
     def loss_names(self) -> List[str]:
         """``decode.<loss_name>`` and ``aux[_i].<loss_name>`` of every head's loss modules."""
-        names = [f"decode.{n}" for n in self.decode_head.loss_names]
+        names = [f"{prefix}.{n}" for _, prefix, head in self._decode_stages()
+                 for n in head.loss_names]
         for prefix, head in self._aux_heads().items():
             names += [f"{prefix}.{n}" for n in head.loss_names]
         return names
@@ -148,13 +157,17 @@ class EncoderDecoder(BaseSegmentor):
             gt_semantic_seg: (N, 1, H, W) int64 labels.
         """
         x = self.extract_feat(img)
-        losses: Dict[str, torch.Tensor] = {}
-        decode = self.decode_head.forward_train(x, img_metas, gt_semantic_seg, self.train_cfg)
-        losses.update({f"decode.{k}": v for k, v in decode.items()})
+        losses = self._decode_head_forward_train(x, img_metas, gt_semantic_seg)
         for prefix, head in self._aux_heads().items():
             aux = head.forward_train(x, img_metas, gt_semantic_seg, self.train_cfg)
             losses.update({f"{prefix}.{k}": v for k, v in aux.items()})
         return losses
+
+    def _decode_head_forward_train(self, x, img_metas: Metas,
+                                   gt_semantic_seg: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """The decode head's losses and accuracies, prefixed ``decode.``."""
+        decode = self.decode_head.forward_train(x, img_metas, gt_semantic_seg, self.train_cfg)
+        return {f"decode.{k}": v for k, v in decode.items()}
 
     # -- inference ------------------------------------------------------------------------------
     def _logits_per_image(self, img: torch.Tensor, img_meta: Metas, rescale: bool) -> List[torch.Tensor]:
@@ -200,7 +213,7 @@ class EncoderDecoder(BaseSegmentor):
 
     def _to_labels(self, probs: torch.Tensor) -> np.ndarray:
         if self.out_channels == 1:
-            pred = (probs > self.decode_head.threshold).long()[0, 0]
+            pred = (probs > self._decode_stages()[-1][2].threshold).long()[0, 0]
         else:
             pred = probs.argmax(dim=1)[0]
         return pred.cpu().numpy()
