@@ -2,12 +2,16 @@
 from .activation import build_activation_layer
 from .attention import MultiheadAttention
 from .conv import build_conv_layer
+from .conv2d_adaptive_padding import Conv2dAdaptivePadding
 from .conv_module import ConvModule
 from .depthwise_separable_conv_module import DepthwiseSeparableConvModule
 from .drop import DropPath, Dropout, build_dropout, drop_path
 from .ffn import FFN
-from .norm import build_norm_layer, is_norm
+from .inverted_residual import InvertedResidual, InvertedResidualV3
+from .make_divisible import make_divisible
+from .norm import LayerNorm2d, build_norm_layer, is_norm
 from .patch_embed import AdaptivePadding, PatchEmbed, PatchMerging
+from .se_layer import SELayer
 from .pos_embed import (beit_num_relative_distance, beit_relative_position_index, double_step_seq,
                         relative_position_bias, resize_pos_embed,
                         resize_relative_position_bias_table, swin_relative_position_index)
@@ -24,5 +28,7 @@ __all__ = [
     "MultiheadAttention", "FFN", "DropPath", "Dropout", "build_dropout", "drop_path",
     "AdaptivePadding", "PatchEmbed", "PatchMerging", "resize_pos_embed", "double_step_seq",
     "swin_relative_position_index", "beit_relative_position_index", "beit_num_relative_distance",
+    "Conv2dAdaptivePadding", "InvertedResidual", "InvertedResidualV3", "make_divisible", "SELayer",
     "relative_position_bias", "resize_relative_position_bias_table", "nlc_to_nchw", "nchw_to_nlc", "nchw2nlc2nchw", "nlc2nchw2nlc",
 ]
+__all__ += ["LayerNorm2d"]
