@@ -36,6 +36,8 @@ IMPLEMENTED: List[str] = [
     "beit_upernet", "mae_upernet",  # BEiT / MAE + Feature2Pyramid
     "twins_pcpvt", "twins_svt",  # PCPVT + FPN + FPNHead; SVT + UPerHead
     "segmenter", "dpt",  # SegmenterMaskTransformerHead; DPTHead (ViT pairs)
+    "unet_fcn",  # UNet (InterpConv decoder) + FCNHead
+    "convnext_upernet",  # mmcls.ConvNeXt (0.x: downsample LN eps 1e-5; 1.x fixture 1e-6) + UPerHead
 ]
 # A looser logit bound than 1e-4 needs a reason here.
 LOGIT_ATOL: Dict[str, float] = {}

@@ -135,3 +135,15 @@ HEAD_INPUTS: Dict[str, dict] = {
 TINY["DPTHead"] = dict(in_channels=[8, 8, 8, 8], in_index=[0, 1, 2, 3],
                        input_transform="multiple_select", embed_dims=8,
                        post_process_channels=[2, 4, 8, 8], readout_type="project", patch_size=8)
+
+# UNet: 3 stages (whole downsample rate 4), the second downsampled by a stride-2 conv instead of
+# the max pool; outputs 16/8/4 channels at strides 4/2/1.
+TINY["UNet"] = dict(base_channels=4, num_stages=3, strides=(1, 2, 1), enc_num_convs=(1, 1, 2),
+                    dec_num_convs=(1, 2), downsamples=(True, True), enc_dilations=(1, 1, 2),
+                    dec_dilations=(1, 1), norm_cfg=BN)
+
+# ConvNeXt (mmcls.ConvNeXt): 4/8/8/16 channels at strides 4/8/16/32, the segmentation settings
+# (maps, not pooled vectors), layer scale and stochastic depth on.
+TINY["ConvNeXt"] = dict(arch=dict(depths=[1, 1, 2, 1], channels=[4, 8, 8, 16]),
+                        out_indices=[0, 1, 2, 3], drop_path_rate=0.1, layer_scale_init_value=1.0,
+                        gap_before_final_norm=False)

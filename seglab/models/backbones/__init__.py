@@ -30,3 +30,33 @@ from .twins_blocks import (ConditionalPositionEncoding, GlobalSubsampledAttentio
 
 __all__ += ["PCPVT", "SVT", "ConditionalPositionEncoding", "GlobalSubsampledAttention",
             "GSAEncoderLayer", "LocallygroupedSelfAttention", "LSAEncoderLayer"]
+
+from .unet import UNet  # noqa: E402
+
+__all__ += ["UNet"]
+
+from .erfnet import DownsamplerBlock, ERFNet, NonBottleneck1d, UpsamplerBlock  # noqa: E402
+
+__all__ += ["ERFNet", "DownsamplerBlock", "NonBottleneck1d", "UpsamplerBlock"]
+
+from .poolformer import PoolFormer, PoolFormerBlock, Pooling  # noqa: E402
+
+__all__ += ["PoolFormer", "PoolFormerBlock", "Pooling"]
+
+from .convnext import ConvNeXt, ConvNeXtBlock  # noqa: E402
+
+__all__ += ["ConvNeXt", "ConvNeXtBlock"]
+
+from .cgnet import CGNet, ContextGuidedBlock, GlobalContextExtractor, InputInjection  # noqa: E402
+
+__all__ += ["CGNet", "ContextGuidedBlock", "GlobalContextExtractor", "InputInjection"]
+
+from .mobilenet_v2 import MobileNetV2  # noqa: E402
+from .mobilenet_v3 import MobileNetV3  # noqa: E402
+
+__all__ += ["MobileNetV2", "MobileNetV3"]
+
+from .hrnet import HRNet  # noqa: E402
+from .hrnet_module import HRModule  # noqa: E402
+
+__all__ += ["HRNet", "HRModule"]

@@ -20,11 +20,38 @@ from __future__ import annotations
 import warnings
 from typing import Dict, Mapping, Tuple, Union
 
+import torch
 from torch import nn
+from torch.nn import functional as F
 
 from ...errors import ConfigError
 from ...utils import is_distributed
 from .sync_bn import sync_batchnorm_class
+
+class LayerNorm2d(nn.LayerNorm):
+    """LayerNorm over the channels of (N, C, H, W) maps (MMClassification's ``LN2d``).
+
+    Normalises each pixel's C values, as ``nn.LayerNorm(C)`` on the NHWC view does; the
+    parameters are those of ``nn.LayerNorm(C)`` (``weight``/``bias`` of shape (C,)).
+
+    Args:
+        num_channels: C.
+        eps: added to the variance (``nn.LayerNorm``'s default 1e-5).
+        elementwise_affine: learnable ``weight`` and ``bias``.
+    """
+
+    def __init__(self, num_channels: int, eps: float = 1e-5, elementwise_affine: bool = True):
+        super().__init__(num_channels, eps=eps, elementwise_affine=elementwise_affine)
+        self.num_channels = num_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4:
+            raise ValueError(f"LayerNorm2d expects (N, C, H, W) inputs, got shape "
+                             f"{tuple(x.shape)}")
+        x = F.layer_norm(x.permute(0, 2, 3, 1), self.normalized_shape, self.weight, self.bias,
+                         self.eps)
+        return x.permute(0, 3, 1, 2).contiguous()
+
 
 _NORM_LAYERS: Dict[str, Tuple[str, type]] = {
     "BN": ("bn", nn.BatchNorm2d),
@@ -34,6 +61,7 @@ _NORM_LAYERS: Dict[str, Tuple[str, type]] = {
     "SyncBN": ("bn", nn.SyncBatchNorm),
     "GN": ("gn", nn.GroupNorm),
     "LN": ("ln", nn.LayerNorm),
+    "LN2d": ("ln", LayerNorm2d),
     "IN": ("in", nn.InstanceNorm2d),
     "IN1d": ("in", nn.InstanceNorm1d),
     "IN2d": ("in", nn.InstanceNorm2d),
