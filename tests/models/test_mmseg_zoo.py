@@ -38,6 +38,10 @@ IMPLEMENTED: List[str] = [
     "segmenter", "dpt",  # SegmenterMaskTransformerHead; DPTHead (ViT pairs)
     "unet_fcn",  # UNet (InterpConv decoder) + FCNHead
     "convnext_upernet",  # mmcls.ConvNeXt (0.x: downsample LN eps 1e-5; 1.x fixture 1e-6) + UPerHead
+    "poolformer_fpn",  # mmcls.PoolFormer + FPN + FPNHead
+    "mobilenetv2_deeplabv3plus",  # MobileNetV2 (widen 0.25, D8) + DepthwiseSeparableASPPHead
+    "mobilenetv3_lraspp",  # MobileNetV3 small (reduction_factor 4) + LRASPPHead, 392x392 input
+    "hrnet_fcn", "hrnet_ocr",  # HRNet + FCNHead (resize_concat); CascadeEncoderDecoder + OCRHead
 ]
 # A looser logit bound than 1e-4 needs a reason here.
 LOGIT_ATOL: Dict[str, float] = {}

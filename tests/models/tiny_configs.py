@@ -147,3 +147,19 @@ TINY["UNet"] = dict(base_channels=4, num_stages=3, strides=(1, 2, 1), enc_num_co
 TINY["ConvNeXt"] = dict(arch=dict(depths=[1, 1, 2, 1], channels=[4, 8, 8, 16]),
                         out_indices=[0, 1, 2, 3], drop_path_rate=0.1, layer_scale_init_value=1.0,
                         gap_before_final_norm=False)
+
+# PoolFormer (mmcls.PoolFormer): the four stages (network positions 0/2/4/6) with 4/8/12/16
+# channels at strides 4/8/16/32; patch_embed frozen (mmcls's default frozen_stages=0).
+TINY["PoolFormer"] = dict(arch=dict(layers=[1, 1, 1, 1], embed_dims=[4, 8, 12, 16],
+                                    mlp_ratios=[2, 2, 2, 2]),
+                          out_indices=(0, 2, 4, 6), drop_path_rate=0.1)
+
+# MobileNets: V2 at width 0.25 (D8 outputs 8/8/24/80 channels at strides 4/8/8/8), V3 small with
+# its last stage / 4; LRASPP's fixed 49x49 gate pooling is shrunk to fit the 8x8 deepest level.
+TINY["MobileNetV2"] = dict(widen_factor=0.25, strides=(1, 2, 2, 1, 1, 1, 1),
+                           dilations=(1, 1, 1, 2, 2, 4, 4), norm_cfg=BN)
+TINY["MobileNetV3"] = dict(arch="small", out_indices=(0, 1, 12), reduction_factor=4, norm_cfg=BN)
+TINY["LRASPPHead"] = dict(in_channels=[8, 16, 64], in_index=[0, 1, 3],
+                          input_transform="multiple_select", branch_channels=(4, 6),
+                          image_pool_kernel=4, image_pool_stride=(2, 3))
+TINY["DepthwiseSeparableFCNHead"] = dict(in_channels=64, in_index=3, num_convs=2)

@@ -26,3 +26,13 @@ from .dpt_head import DPTHead  # noqa: E402
 from .segmenter_mask_head import SegmenterMaskTransformerHead  # noqa: E402
 
 __all__ += ["DPTHead", "SegmenterMaskTransformerHead"]
+
+from .lraspp_head import LRASPPHead  # noqa: E402
+from .sep_fcn_head import DepthwiseSeparableFCNHead  # noqa: E402
+
+__all__ += ["LRASPPHead", "DepthwiseSeparableFCNHead"]
+
+from .cascade_decode_head import BaseCascadeDecodeHead  # noqa: E402
+from .ocr_head import ObjectAttentionBlock, OCRHead, SpatialGatherModule  # noqa: E402
+
+__all__ += ["BaseCascadeDecodeHead", "OCRHead", "ObjectAttentionBlock", "SpatialGatherModule"]
