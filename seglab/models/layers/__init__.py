@@ -32,3 +32,7 @@ __all__ = [
     "relative_position_bias", "resize_relative_position_bias_table", "nlc_to_nchw", "nchw_to_nlc", "nchw2nlc2nchw", "nlc2nchw2nlc",
 ]
 __all__ += ["LayerNorm2d"]
+
+from .self_attention_block import SelfAttentionBlock  # noqa: E402
+
+__all__ += ["SelfAttentionBlock"]
