@@ -1,4 +1,4 @@
-"""Layer-wise learning-rate decay for BEiT / MAE (``mmseg.core.layer_decay_optimizer_constructor``).
+"""Layer-wise lr decay for ConvNeXt / BEiT / MAE (``mmseg.core.layer_decay_optimizer_constructor``).
 
 ``optimizer = dict(type='AdamW', lr=..., weight_decay=...,
 constructor='LearningRateDecayOptimizerConstructor',
@@ -8,9 +8,16 @@ layer_decay_rate=0.65)``.
 
 MMSeg 0.x's rules, kept exactly (checkpoints' optimizer states and lr curves must match):
 
-* layer id: ``backbone.cls_token`` / ``mask_token`` / ``pos_embed`` and ``backbone.patch_embed.*``
-  are layer 0, ``backbone.layers.i.*`` is layer i + 1, everything else (heads, neck, final norm)
-  is layer ``num_layers + 1``;
+* layer id, BEiT / MAE (``decay_type`` 'layer_wise' or 'layer_wise_vit'):
+  ``backbone.cls_token`` / ``mask_token`` / ``pos_embed`` and ``backbone.patch_embed.*`` are layer
+  0, ``backbone.layers.i.*`` is layer i + 1, everything else (heads, neck, final norm) is layer
+  ``num_layers + 1``;
+* layer id, ConvNeXt 'layer_wise' (also 'layer_wise_vit': MMSeg tests ``'layer_wise' in
+  decay_type``): ``downsample_layers.0`` 0, ``stages.0`` 1, ``downsample_layers.1`` / ``stages.1``
+  2, ``downsample_layers.2`` 3, ``stages.2.j`` 3 + j // 3, ``downsample_layers.3`` / ``stages.3``
+  ``num_layers``, everything else ``num_layers + 1``;
+* layer id, ConvNeXt 'stage_wise': ``downsample_layers.*`` 0, ``stages.i.*`` i + 1, everything
+  else ``num_layers + 1``;
 * lr = ``lr * decay_rate ** (num_layers + 1 - layer_id)`` (the heads get the full lr);
 * no weight decay for 1-D parameters and ``*.bias``; ``cls_token`` / ``pos_embed`` (3-D) *do*
   decay, as in MMSeg (its name check compares the bare names with the prefixed ones, so it never
@@ -34,6 +41,7 @@ from .optimizer import DefaultOptimizerConstructor
 
 LAYER_DECAY_KEYS = ("num_layers", "decay_rate", "decay_type")
 DECAY_TYPES = ("layer_wise", "layer_wise_vit", "stage_wise")
+_EMBEDDINGS = ("backbone.cls_token", "backbone.mask_token", "backbone.pos_embed")  # layer 0
 
 
 def get_layer_id_for_vit(var_name: str, max_layer_id: int) -> int:
@@ -46,7 +54,7 @@ def get_layer_id_for_vit(var_name: str, max_layer_id: int) -> int:
     Returns:
         0 for the embeddings, i + 1 for ``backbone.layers.i``, ``max_layer_id - 1`` otherwise.
     """
-    if var_name in ("backbone.cls_token", "backbone.mask_token", "backbone.pos_embed"):
+    if var_name in _EMBEDDINGS:
         return 0
     if var_name.startswith("backbone.patch_embed"):
         return 0
@@ -55,14 +63,63 @@ def get_layer_id_for_vit(var_name: str, max_layer_id: int) -> int:
     return max_layer_id - 1
 
 
+def _convnext_stage(var_name: str) -> int:
+    stage_id = int(var_name.split(".")[2])
+    if stage_id > 3:
+        raise ConfigError(f"layer-wise lr decay: {var_name} is in ConvNeXt stage {stage_id}; "
+                          f"MMSeg's ConvNeXt layer ids cover 4 stages only (use stage_wise).")
+    return stage_id
+
+
+def get_layer_id_for_convnext(var_name: str, max_layer_id: int) -> int:
+    """Layer id of a parameter of a segmentor with a ConvNeXt backbone ('layer_wise').
+
+    Args:
+        var_name: the parameter's name in the segmentor (``backbone.stages.2.4.gamma``).
+        max_layer_id: ``paramwise_cfg.num_layers`` (the id of the last stage).
+
+    Returns:
+        See the module docstring; ``max_layer_id + 1`` outside the backbone's stages.
+    """
+    if var_name in _EMBEDDINGS:
+        return 0
+    if var_name.startswith("backbone.downsample_layers"):
+        return (0, 2, 3, max_layer_id)[_convnext_stage(var_name)]
+    if var_name.startswith("backbone.stages"):
+        block_id = int(var_name.split(".")[3])
+        return (1, 2, 3 + block_id // 3, max_layer_id)[_convnext_stage(var_name)]
+    return max_layer_id + 1
+
+
+def get_stage_id_for_convnext(var_name: str, max_stage_id: int) -> int:
+    """Stage id of a parameter of a segmentor with a ConvNeXt backbone ('stage_wise').
+
+    Args:
+        var_name: the parameter's name in the segmentor.
+        max_stage_id: ``num_layers + 2``.
+
+    Returns:
+        0 for the embeddings and ``downsample_layers``, i + 1 for ``stages.i``,
+        ``max_stage_id - 1`` otherwise.
+    """
+    if var_name in _EMBEDDINGS:
+        return 0
+    if var_name.startswith("backbone.downsample_layers"):
+        return 0
+    if var_name.startswith("backbone.stages"):
+        return int(var_name.split(".")[2]) + 1
+    return max_stage_id - 1
+
+
 class LearningRateDecayOptimizerConstructor(DefaultOptimizerConstructor):
     """Parameter groups with layer-wise decayed learning rates (see the module docstring).
 
     Args:
         optimizer_cfg: ``dict(type=..., lr=..., weight_decay=..., ...)``.
-        paramwise_cfg: ``num_layers`` (transformer blocks of the backbone), ``decay_rate``
-            and ``decay_type`` (``'layer_wise'`` or ``'layer_wise_vit'``: both give BEiT / MAE
-            the ViT layer ids; ConvNeXt's ``'stage_wise'`` needs a ConvNeXt backbone).
+        paramwise_cfg: ``num_layers`` (transformer blocks of BEiT / MAE; ConvNeXt's layer
+            count, e.g. 12 or 6 in MMSeg's configs), ``decay_rate`` and ``decay_type``
+            (``'layer_wise'`` or ``'layer_wise_vit'``: ConvNeXt or ViT layer ids by the
+            backbone; ``'stage_wise'``: ConvNeXt only).
     """
 
     def _validate(self) -> None:
@@ -84,10 +141,15 @@ class LearningRateDecayOptimizerConstructor(DefaultOptimizerConstructor):
     def _layer_id(self, model: nn.Module, name: str, num_layers: int) -> int:
         backbone = type(getattr(model, "backbone", None)).__name__
         decay_type = self.paramwise_cfg.get("decay_type", "layer_wise")
+        # MMSeg matches class names by substring, in this order.
+        if "layer_wise" in decay_type and "ConvNeXt" in backbone:
+            return get_layer_id_for_convnext(name, self.paramwise_cfg["num_layers"])
         if "layer_wise" in decay_type and ("BEiT" in backbone or "MAE" in backbone):
             return get_layer_id_for_vit(name, num_layers)
-        # MMSeg's other rules are ConvNeXt's, a backbone seglab does not have yet.
+        if decay_type == "stage_wise" and "ConvNeXt" in backbone:
+            return get_stage_id_for_convnext(name, num_layers)
         raise ConfigError(f"{type(self).__name__}: decay_type {decay_type!r} is supported for "
+                          f"ConvNeXt ('layer_wise', 'layer_wise_vit', 'stage_wise') and "
                           f"BEiT / MAE backbones ('layer_wise' or 'layer_wise_vit'), not for "
                           f"backbone {backbone}")
 
