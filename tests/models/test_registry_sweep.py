@@ -11,6 +11,7 @@ import torch
 from seglab.errors import RegistryError
 from seglab.models import build_backbone, build_head, build_loss, build_neck, build_segmentor
 from seglab.models.backbones import ShapeSpec
+from seglab.models.decode_heads import BaseCascadeDecodeHead
 from seglab.models.segmentors.build_checks import check_head
 from seglab.registry import MODELS, accepted_keys
 from tiny_configs import (HEAD_COMMON, HEAD_FEATS, HEAD_INPUTS, IMAGE_SIZE, NECK_INPUT,
@@ -114,12 +115,15 @@ def test_head_forward_backward(name):
     check_head(head, shapes, f"TINY[{name!r}]", producer)  # the tiny config is consistent
     side = IMAGE_SIZE // logit_stride
     label = torch.randint(0, NUM_CLASSES, (2, 1, IMAGE_SIZE, IMAGE_SIZE))
-    losses = head.forward_train(feats, [{}] * 2, label, None)
+    # A cascade head (CascadeEncoderDecoder's later stages) also reads the previous logits.
+    prev = [torch.randn(2, NUM_CLASSES, side, side)] if isinstance(
+        head, BaseCascadeDecodeHead) else []
+    losses = head.forward_train(feats, *prev, [{}] * 2, label, None)
     assert set(losses) == set(head.loss_names) | {"acc_seg"}
     sum(losses[n] for n in head.loss_names).backward()
     _assert_all_grads(head)
     with torch.no_grad():
-        out = head.eval().forward_test(feats, [{}] * 2, None)
+        out = head.eval().forward_test(feats, *prev, [{}] * 2, None)
     assert tuple(out.shape) == (2, NUM_CLASSES, side, side)
 
 

@@ -163,3 +163,29 @@ TINY["LRASPPHead"] = dict(in_channels=[8, 16, 64], in_index=[0, 1, 3],
                           input_transform="multiple_select", branch_channels=(4, 6),
                           image_pool_kernel=4, image_pool_stride=(2, 3))
 TINY["DepthwiseSeparableFCNHead"] = dict(in_channels=64, in_index=3, num_convs=2)
+
+# HRNet: stage1 Bottleneck (4 -> 16 channels), then 2/3/4 branches of 4/8/16/32 channels at
+# strides 4/8/16/32; stage3/stage4 chain two HRModules and stage2's second branch has two blocks.
+TINY_HRNET_EXTRA = dict(
+    stage1=dict(num_modules=1, num_branches=1, block="BOTTLENECK", num_blocks=(1,),
+                num_channels=(4,)),
+    stage2=dict(num_modules=1, num_branches=2, block="BASIC", num_blocks=(1, 2),
+                num_channels=(4, 8)),
+    stage3=dict(num_modules=2, num_branches=3, block="BASIC", num_blocks=(1, 1, 1),
+                num_channels=(4, 8, 16)),
+    stage4=dict(num_modules=2, num_branches=4, block="BASIC", num_blocks=(1, 1, 1, 1),
+                num_channels=(4, 8, 16, 32)))
+TINY["HRNet"] = dict(extra=TINY_HRNET_EXTRA, norm_cfg=BN)
+# OCRHead (a cascade head: the sweep feeds it random previous-stage logits) over all four levels.
+TINY["OCRHead"] = dict(in_channels=[8, 16, 32, 64], in_index=[0, 1, 2, 3],
+                       input_transform="resize_concat", ocr_channels=4)
+# OCRNet on the tiny HRNet: FCNHead (resize_concat, aux-weighted) -> OCRHead, an FCN aux head.
+_HR_ALL = dict(in_channels=[4, 8, 16, 32], in_index=[0, 1, 2, 3], input_transform="resize_concat",
+               num_classes=NUM_CLASSES, norm_cfg=BN)
+TINY["CascadeEncoderDecoder"] = dict(
+    num_stages=2, backbone=dict(type="HRNet", extra=TINY_HRNET_EXTRA, norm_cfg=BN),
+    decode_head=[dict(type="FCNHead", channels=8, kernel_size=1, num_convs=1,
+                      concat_input=False, loss_decode=dict(type="CrossEntropyLoss",
+                                                           loss_weight=0.4), **_HR_ALL),
+                 dict(type="OCRHead", channels=8, ocr_channels=4, **_HR_ALL)],
+    auxiliary_head=_fcn(32, 3, 1, 0.4), test_cfg=dict(mode="whole"))
