@@ -16,6 +16,7 @@ METHODS += ("setr",)
 METHODS += ("segformer",)
 METHODS += ("segmenter", "dpt")
 METHODS += ("twins", "sem_fpn")
+METHODS += ("poolformer",)
 ALL_CONFIGS = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "configs").rglob("*.py"))
 
 NORM = {"type": "SyncBN", "requires_grad": True}
