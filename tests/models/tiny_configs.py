@@ -189,3 +189,54 @@ TINY["CascadeEncoderDecoder"] = dict(
                                                            loss_weight=0.4), **_HR_ALL),
                  dict(type="OCRHead", channels=8, ocr_channels=4, **_HR_ALL)],
     auxiliary_head=_fcn(32, 3, 1, 0.4), test_cfg=dict(mode="whole"))
+
+# ResNeXt-50 with 2 groups of width 4 at base 8 (inner widths 8/16/32/64), ResNeSt-50 D8 with the
+# fixture's widths (stem 8, base 4: 16/32/64/128 channels), radix 2 and avg_down_stride.
+TINY["ResNeXt"] = dict(depth=50, base_channels=8, groups=2, base_width=4, out_indices=(0, 3))
+TINY["ResNeSt"] = dict(depth=50, stem_channels=8, base_channels=4, strides=(1, 2, 1, 1),
+                       dilations=(1, 1, 2, 4), contract_dilation=True, radix=2,
+                       reduction_factor=4, avg_down_stride=True, norm_cfg=BN)
+
+# BiSeNetV1 on a ResNet-18 with 4/8/16/32 channels: spatial 4+8 = context_channels[1] = 16.
+TINY["BiSeNetV1"] = dict(backbone_cfg=dict(type="ResNet", depth=18, stem_channels=8,
+                                           base_channels=4, norm_cfg=BN),
+                         context_channels=(8, 16, 32), spatial_channels=(4, 4, 4, 8),
+                         out_channels=16)
+TINY["BiSeNetV2"] = dict(detail_channels=(8, 8, 16), semantic_channels=(4, 8, 8, 16),
+                         semantic_expansion_ratio=2, bga_channels=16)
+# STDC1 with 16/32/64 channels at strides 8/16/32; the add fusion runs in the unit tests.
+TINY_STDC = dict(type="STDCNet", stdc_type="STDCNet1", in_channels=3, channels=(4, 8, 16, 32, 64),
+                 bottleneck_type="cat", norm_cfg=BN, act_cfg=dict(type="ReLU"))
+TINY["STDCNet"] = {k: v for k, v in TINY_STDC.items() if k != "type"}
+TINY["STDCContextPathNet"] = dict(backbone_cfg=TINY_STDC, last_in_channels=(64, 32),
+                                  out_channels=8, ffm_cfg=dict(in_channels=24, out_channels=16))
+TINY["STDCHead"] = dict(in_channels=64, in_index=3, num_convs=1, concat_input=False,
+                        loss_decode=[dict(type="CrossEntropyLoss", use_sigmoid=True),
+                                     dict(type="DiceLoss")])
+
+# Real-time CNNs (issue 11). ICNet: a ResNetV1c-18-D8 with 8 stem / 4 base channels (layer2 8,
+# layer4 32 channels); its ceil-mode pool makes sub2 5x5 at 64x64 (see BACKBONE_SIDES).
+TINY["ICNet"] = dict(backbone_cfg=dict(type="ResNetV1c", depth=18, stem_channels=8,
+                                       base_channels=4, strides=(1, 2, 1, 1),
+                                       dilations=(1, 1, 2, 4), contract_dilation=True,
+                                       norm_cfg=BN),
+                     layer_channels=(8, 32), light_branch_middle_channels=4, psp_out_channels=8,
+                     out_channels=(4, 8, 8), norm_cfg=BN)
+# Output sides at IMAGE_SIZE where a backbone's pooling rounds up past ceil(IMAGE_SIZE / stride).
+BACKBONE_SIDES: Dict[str, tuple] = {"ICNet": (8, 5, 2)}
+TINY["CGNet"] = dict(num_channels=(8, 16, 16), num_blocks=(1, 2), reductions=(8, 4),
+                     norm_cfg=dict(type="BN", eps=1e-3, requires_grad=True))
+TINY["ERFNet"] = dict(enc_downsample_channels=(4, 8, 16), enc_stage_non_bottlenecks=(1, 4),
+                      enc_non_bottleneck_channels=(8, 16), dec_upsample_channels=(8, 4),
+                      dec_stages_non_bottleneck=(1, 1), dec_non_bottleneck_channels=(8, 4))
+TINY["FastSCNN"] = dict(downsample_dw_channels=(4, 8), global_in_channels=8,
+                        global_block_channels=(8, 12, 16), global_out_channels=16,
+                        higher_in_channels=8, lower_in_channels=16, fusion_out_channels=16,
+                        norm_cfg=BN)
+# ICNeck fuses three maps coarse to fine: the first three levels of NECK_INPUT's ResNet.
+NECK_INPUTS["ICNeck"] = dict(TINY_BACKBONE, out_indices=(0, 1, 2))
+TINY["ICNeck"] = dict(in_channels=(8, 16, 32), out_channels=8, norm_cfg=BN)
+# JPU on a ResNetV1c-18-D32 (strides 8/16/32): the coarser levels are resized to the first.
+NECK_INPUTS["JPU"] = dict(type="ResNetV1c", depth=18, stem_channels=16, base_channels=8,
+                          out_indices=(1, 2, 3), norm_cfg=BN)
+TINY["JPU"] = dict(in_channels=(16, 32, 64), mid_channels=8, dilations=(1, 2), norm_cfg=BN)

@@ -60,3 +60,23 @@ from .hrnet import HRNet  # noqa: E402
 from .hrnet_module import HRModule  # noqa: E402
 
 __all__ += ["HRNet", "HRModule"]
+
+from .icnet import ICNet  # noqa: E402
+
+__all__ += ["ICNet"]
+
+from .bisenetv1 import BiSeNetV1  # noqa: E402
+from .bisenetv2 import BiSeNetV2  # noqa: E402
+from .stdc import STDCContextPathNet, STDCNet  # noqa: E402
+
+__all__ += ["BiSeNetV1", "BiSeNetV2", "STDCNet", "STDCContextPathNet"]
+
+from .fast_scnn import (FastSCNN, FeatureFusionModule, GlobalFeatureExtractor,  # noqa: E402
+                        LearningToDownsample)
+
+__all__ += ["FastSCNN", "LearningToDownsample", "GlobalFeatureExtractor", "FeatureFusionModule"]
+
+from .resnest import ResNeSt, SplitAttentionConv2d  # noqa: E402
+from .resnext import ResNeXt  # noqa: E402
+
+__all__ += ["ResNeSt", "SplitAttentionConv2d", "ResNeXt"]

@@ -7,7 +7,7 @@ stage, ``frozen_stages``, ``norm_eval`` and per-block gradient checkpointing (``
 """
 from __future__ import annotations
 
-from typing import List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -80,7 +80,7 @@ class ResNet(BaseBackbone):
         super().__init__(pretrained=pretrained, init_cfg=init_cfg, frozen_stages=frozen_stages,
                          norm_eval=norm_eval)
         if depth not in self.arch_settings:
-            raise ConfigError(f"ResNet depth={depth!r} is invalid; use one of "
+            raise ConfigError(f"{type(self).__name__} depth={depth!r} is invalid; use one of "
                               f"{sorted(self.arch_settings)}.")
         if not 1 <= num_stages <= 4:
             raise ConfigError(f"ResNet num_stages={num_stages} must be between 1 and 4.")
@@ -112,12 +112,17 @@ class ResNet(BaseBackbone):
                              dilation=dilations[i], avg_down=avg_down, conv_cfg=conv_cfg,
                              norm_cfg=norm_cfg,
                              multi_grid=multi_grid if i == len(self.stage_blocks) - 1 else None,
-                             contract_dilation=contract_dilation, style=style, with_cp=with_cp)
+                             contract_dilation=contract_dilation, style=style, with_cp=with_cp,
+                             block_args=self._block_args())
             inplanes = planes * self.block.expansion
             self.add_module(f"layer{i + 1}", layer)
             self.res_layers.append(f"layer{i + 1}")
         self.feat_dim = inplanes
         self._freeze_stages()
+
+    def _block_args(self) -> Dict[str, Any]:
+        """Extra keys of every residual block; variants (ResNeXt, ResNeSt) add theirs."""
+        return {}
 
     def _make_stem_layer(self, in_channels: int, stem_channels: int) -> None:
         if self.deep_stem:

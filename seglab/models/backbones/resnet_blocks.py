@@ -5,6 +5,7 @@ checkpoints load unchanged.
 """
 from __future__ import annotations
 
+import math
 from typing import Mapping, Optional, Sequence, Type, Union
 
 import torch
@@ -90,10 +91,12 @@ class Bottleneck(nn.Module):
     """1x1 -> 3x3 -> 1x1 convs with a residual connection (ResNet-50/101/152).
 
     With ``style='pytorch'`` the 3x3 conv carries the stride, with ``'caffe'`` the first 1x1.
+    With ``groups > 1`` it is ResNeXt's block: the 3x3 conv is grouped and the inner width is
+    ``floor(planes * base_width / base_channels) * groups``.
 
     Args:
         inplanes: input channels.
-        planes: width of the 3x3 conv; output channels are ``planes * 4``.
+        planes: width of the 3x3 conv (with ``groups=1``); output channels are ``planes * 4``.
         stride: block stride.
         dilation: dilation (and padding) of the 3x3 conv.
         downsample: module applied to the identity branch, or None.
@@ -103,6 +106,9 @@ class Bottleneck(nn.Module):
         norm_cfg: norm type.
         dcn: not supported (needs compiled ops); must be None.
         plugins: not supported; must be None.
+        groups: groups of the 3x3 conv (ResNeXt's cardinality).
+        base_width: width per group relative to ``base_channels`` (ResNeXt's "4d" in 32x4d).
+        base_channels: the stem-stage width ``base_width`` refers to.
 
     Shape:
         (N, inplanes, H, W) -> (N, planes * 4, H / stride, W / stride).
@@ -114,7 +120,8 @@ class Bottleneck(nn.Module):
                  downsample: Optional[nn.Module] = None, style: str = "pytorch",
                  with_cp: bool = False, conv_cfg: Optional[Mapping] = None,
                  norm_cfg: Mapping = dict(type="BN"), dcn: Optional[Mapping] = None,
-                 plugins: Optional[Sequence] = None):
+                 plugins: Optional[Sequence] = None, groups: int = 1, base_width: int = 4,
+                 base_channels: int = 64):
         super().__init__()
         if style not in ("pytorch", "caffe"):
             raise ConfigError(f"ResNet style must be 'pytorch' or 'caffe', got {style!r}")
@@ -122,18 +129,21 @@ class Bottleneck(nn.Module):
             raise ConfigError("ResNet Bottleneck: dcn and plugins are not supported; set them to None.")
         self.inplanes, self.planes, self.style = inplanes, planes, style
         self.stride, self.dilation, self.with_cp = stride, dilation, with_cp
+        self.conv_cfg, self.norm_cfg = conv_cfg, norm_cfg
         self.conv1_stride, self.conv2_stride = (1, stride) if style == "pytorch" else (stride, 1)
-        self.norm1_name, norm1 = build_norm_layer(norm_cfg, planes, postfix=1)
-        self.norm2_name, norm2 = build_norm_layer(norm_cfg, planes, postfix=2)
+        width = planes if groups == 1 else math.floor(planes * base_width / base_channels) * groups
+        self.width = width
+        self.norm1_name, norm1 = build_norm_layer(norm_cfg, width, postfix=1)
+        self.norm2_name, norm2 = build_norm_layer(norm_cfg, width, postfix=2)
         self.norm3_name, norm3 = build_norm_layer(norm_cfg, planes * self.expansion, postfix=3)
-        self.conv1 = build_conv_layer(conv_cfg, inplanes, planes, kernel_size=1,
+        self.conv1 = build_conv_layer(conv_cfg, inplanes, width, kernel_size=1,
                                       stride=self.conv1_stride, bias=False)
         self.add_module(self.norm1_name, norm1)
-        self.conv2 = build_conv_layer(conv_cfg, planes, planes, kernel_size=3,
+        self.conv2 = build_conv_layer(conv_cfg, width, width, kernel_size=3,
                                       stride=self.conv2_stride, padding=dilation,
-                                      dilation=dilation, bias=False)
+                                      dilation=dilation, groups=groups, bias=False)
         self.add_module(self.norm2_name, norm2)
-        self.conv3 = build_conv_layer(conv_cfg, planes, planes * self.expansion, kernel_size=1,
+        self.conv3 = build_conv_layer(conv_cfg, width, planes * self.expansion, kernel_size=1,
                                       bias=False)
         self.add_module(self.norm3_name, norm3)
         self.relu = nn.ReLU(inplace=True)
@@ -184,12 +194,14 @@ class ResLayer(nn.Sequential):
         contract_dilation: the first block uses ``dilation // 2`` when ``dilation > 1``.
         style: block style.
         with_cp: gradient checkpointing per block.
+        block_args: further keys of every block (ResNeXt's ``groups``, ResNeSt's ``radix``...).
     """
 
     def __init__(self, block: Block, inplanes: int, planes: int, num_blocks: int, stride: int = 1,
                  dilation: int = 1, avg_down: bool = False, conv_cfg: Optional[Mapping] = None,
                  norm_cfg: Mapping = dict(type="BN"), multi_grid: Optional[Sequence[int]] = None,
-                 contract_dilation: bool = False, style: str = "pytorch", with_cp: bool = False):
+                 contract_dilation: bool = False, style: str = "pytorch", with_cp: bool = False,
+                 block_args: Optional[Mapping] = None):
         out_channels = planes * block.expansion
         downsample = None
         if stride != 1 or inplanes != out_channels:
@@ -211,7 +223,8 @@ class ResLayer(nn.Sequential):
         else:
             first = dilation // 2 if (dilation > 1 and contract_dilation) else dilation
             dilations = [first] + [dilation] * (num_blocks - 1)
-        common = dict(style=style, with_cp=with_cp, conv_cfg=conv_cfg, norm_cfg=norm_cfg)
+        common = dict(style=style, with_cp=with_cp, conv_cfg=conv_cfg, norm_cfg=norm_cfg,
+                      **(block_args or {}))
         blocks = [block(inplanes=inplanes, planes=planes, stride=stride, dilation=dilations[0],
                         downsample=downsample, **common)]
         blocks += [block(inplanes=out_channels, planes=planes, stride=1, dilation=d, **common)
