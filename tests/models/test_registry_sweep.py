@@ -14,8 +14,8 @@ from seglab.models.backbones import ShapeSpec
 from seglab.models.decode_heads import BaseCascadeDecodeHead
 from seglab.models.segmentors.build_checks import check_head
 from seglab.registry import MODELS, accepted_keys
-from tiny_configs import (HEAD_COMMON, HEAD_FEATS, HEAD_INPUTS, IMAGE_SIZE, NECK_INPUT,
-                          NECK_INPUTS, NUM_CLASSES, TINY, kind_of)
+from tiny_configs import (BACKBONE_SIDES, HEAD_COMMON, HEAD_FEATS, HEAD_INPUTS, IMAGE_SIZE,
+                          NECK_INPUT, NECK_INPUTS, NUM_CLASSES, TINY, kind_of)
 
 NAMES = sorted(MODELS)
 BY_KIND = {kind: [n for n in NAMES if kind_of(MODELS.get(n)) == kind]
@@ -49,7 +49,8 @@ def _assert_matches_declaration(outs, shapes, who: str) -> None:
         if spec is None:
             assert not isinstance(out, torch.Tensor), f"{who} output {i} is a map; declare it"
             continue
-        side = math.ceil(IMAGE_SIZE / spec.stride)
+        sides = BACKBONE_SIDES.get(who)  # ceil-mode pooling (ICNet) rounds some sides up
+        side = sides[i] if sides else math.ceil(IMAGE_SIZE / spec.stride)
         assert tuple(out.shape) == (2, spec.channels, side, side), (
             f"{who} output {i}: declared {spec}, got {tuple(out.shape)}")
 

@@ -14,3 +14,7 @@ __all__ += ["Feature2Pyramid"]
 from .fpn import FPN  # noqa: E402
 
 __all__ += ["FPN"]
+from .ic_neck import CascadeFeatureFusion, ICNeck  # noqa: E402
+from .jpu import JPU  # noqa: E402
+
+__all__ += ["CascadeFeatureFusion", "ICNeck", "JPU"]
