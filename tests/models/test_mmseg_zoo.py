@@ -37,6 +37,7 @@ IMPLEMENTED: List[str] = [
     "twins_pcpvt", "twins_svt",  # PCPVT + FPN + FPNHead; SVT + UPerHead
     "segmenter", "dpt",  # SegmenterMaskTransformerHead; DPTHead (ViT pairs)
     "unet_fcn",  # UNet (InterpConv decoder) + FCNHead
+    "point_rend",  # CascadeEncoderDecoder: FPN + FPNHead -> PointHead (seeded points)
     "convnext_upernet",  # mmcls.ConvNeXt (0.x: downsample LN eps 1e-5; 1.x fixture 1e-6) + UPerHead
     "poolformer_fpn",  # mmcls.PoolFormer + FPN + FPNHead
     "mobilenetv2_deeplabv3plus",  # MobileNetV2 (widen 0.25, D8) + DepthwiseSeparableASPPHead

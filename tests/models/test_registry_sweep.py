@@ -14,8 +14,8 @@ from seglab.models.backbones import ShapeSpec
 from seglab.models.decode_heads import BaseCascadeDecodeHead
 from seglab.models.segmentors.build_checks import check_head
 from seglab.registry import MODELS, accepted_keys
-from tiny_configs import (BACKBONE_SIDES, HEAD_COMMON, HEAD_FEATS, HEAD_INPUTS, IMAGE_SIZE,
-                          NECK_INPUT, NECK_INPUTS, NUM_CLASSES, TINY, kind_of)
+from tiny_configs import (BACKBONE_SIDES, HEAD_CALLS, HEAD_COMMON, HEAD_FEATS, HEAD_INPUTS,
+                          IMAGE_SIZE, NECK_INPUT, NECK_INPUTS, NUM_CLASSES, TINY, kind_of)
 
 NAMES = sorted(MODELS)
 BY_KIND = {kind: [n for n in NAMES if kind_of(MODELS.get(n)) == kind]
@@ -116,15 +116,17 @@ def test_head_forward_backward(name):
     check_head(head, shapes, f"TINY[{name!r}]", producer)  # the tiny config is consistent
     side = IMAGE_SIZE // logit_stride
     label = torch.randint(0, NUM_CLASSES, (2, 1, IMAGE_SIZE, IMAGE_SIZE))
+    calls = HEAD_CALLS.get(name, {})
     # A cascade head (CascadeEncoderDecoder's later stages) also reads the previous logits.
-    prev = [torch.randn(2, NUM_CLASSES, side, side)] if isinstance(
+    prev_side = IMAGE_SIZE // calls.get("prev_stride", logit_stride)
+    prev = [torch.randn(2, NUM_CLASSES, prev_side, prev_side)] if isinstance(
         head, BaseCascadeDecodeHead) else []
-    losses = head.forward_train(feats, *prev, [{}] * 2, label, None)
-    assert set(losses) == set(head.loss_names) | {"acc_seg"}
+    losses = head.forward_train(feats, *prev, [{}] * 2, label, calls.get("train_cfg"))
+    assert set(losses) == set(head.loss_names) | {calls.get("acc_key", "acc_seg")}
     sum(losses[n] for n in head.loss_names).backward()
     _assert_all_grads(head)
     with torch.no_grad():
-        out = head.eval().forward_test(feats, *prev, [{}] * 2, None)
+        out = head.eval().forward_test(feats, *prev, [{}] * 2, calls.get("test_cfg"))
     assert tuple(out.shape) == (2, NUM_CLASSES, side, side)
 
 

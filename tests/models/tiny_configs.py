@@ -240,3 +240,16 @@ TINY["ICNeck"] = dict(in_channels=(8, 16, 32), out_channels=8, norm_cfg=BN)
 NECK_INPUTS["JPU"] = dict(type="ResNetV1c", depth=18, stem_channels=16, base_channels=8,
                           out_indices=(1, 2, 3), norm_cfg=BN)
 TINY["JPU"] = dict(in_channels=(16, 32, 64), mid_channels=8, dilations=(1, 2), norm_cfg=BN)
+
+# PointHead (PointRend's cascade head) on the finest level: it refines 8x8 coarse logits once
+# (x2) to 16x16, the 40 most uncertain of the 256 pixels by points; MLP over points, no BN.
+TINY["PointHead"] = dict(in_channels=[8], in_index=[0], num_fcs=2, norm_cfg=None)
+# What a head is called with besides the features: the segmentor's train_cfg / test_cfg, the
+# stride of the previous stage's logits (cascade heads) and the accuracy key of its losses.
+HEAD_CALLS: Dict[str, dict] = {
+    "PointHead": dict(train_cfg=dict(num_points=64, oversample_ratio=3,
+                                     importance_sample_ratio=0.75),
+                      test_cfg=dict(subdivision_steps=1, subdivision_num_points=40,
+                                    scale_factor=2),
+                      prev_stride=8, acc_key="acc_point"),
+}

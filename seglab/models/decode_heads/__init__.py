@@ -36,3 +36,11 @@ from .cascade_decode_head import BaseCascadeDecodeHead  # noqa: E402
 from .ocr_head import ObjectAttentionBlock, OCRHead, SpatialGatherModule  # noqa: E402
 
 __all__ += ["BaseCascadeDecodeHead", "OCRHead", "ObjectAttentionBlock", "SpatialGatherModule"]
+
+from .point_head import PointHead  # noqa: E402
+
+__all__ += ["PointHead"]
+
+from .stdc_head import STDCHead  # noqa: E402
+
+__all__ += ["STDCHead"]

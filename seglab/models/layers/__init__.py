@@ -36,3 +36,7 @@ __all__ += ["LayerNorm2d"]
 from .self_attention_block import SelfAttentionBlock  # noqa: E402
 
 __all__ += ["SelfAttentionBlock"]
+
+from .point_sample import point_sample  # noqa: E402
+
+__all__ += ["point_sample"]
