@@ -14,7 +14,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Union
 
 from torch import nn
 
-from ...checkpoint import load_checkpoint
+from ...checkpoint import load_checkpoint, load_checkpoint_with_prefix, load_state_dict
 from ...errors import CheckpointError, ConfigError
 
 InitCfg = Union[Mapping, Sequence[Mapping], None]
@@ -170,25 +170,26 @@ def load_pretrained(module: nn.Module, checkpoint: Optional[str], prefix: Option
         checkpoint: a local path, ``open-mmlab://``, ``torchvision://`` or URL (resolved by
             :func:`seglab.checkpoint.load_checkpoint`, which explains where to place a file
             that is not cached).
-        prefix: e.g. ``'backbone.'``: load ``backbone.*`` keys of a whole-model checkpoint.
+        prefix: e.g. ``'backbone.'``: as MMCV, only the ``backbone.*`` keys of a whole-model
+            checkpoint (an MMSeg segmentor, an mmcls classifier), with the prefix removed, are
+            loaded; the others are not reported as unexpected. A checkpoint without such keys
+            is an error.
         map_location: where to load tensors.
     """
     if not checkpoint:
         raise ConfigError("init_cfg type 'Pretrained' needs a 'checkpoint' (a path or URL).")
-    target = module
-    if prefix:
-        # Load through a wrapper whose attribute path equals the prefix, so keys line up.
-        parts = prefix.rstrip(".").split(".")
-        for part in reversed(parts):
-            wrapper = nn.Module()
-            wrapper.add_module(part, target)
-            target = wrapper
     try:
-        load_checkpoint(target, checkpoint, map_location=map_location, strict=False)
+        if prefix:
+            state_dict = load_checkpoint_with_prefix(prefix, checkpoint, map_location)
+            load_state_dict(module, state_dict, strict=False, source=f"{checkpoint} ({prefix}*)")
+        else:
+            load_checkpoint(module, checkpoint, map_location=map_location, strict=False)
     except (CheckpointError, FileNotFoundError, OSError) as err:
-        if "pretrained=None" in str(err):  # the loader already says how to do without
-            raise
+        how = ("set model.pretrained=None and model.backbone.init_cfg=None in the config (or "
+               "--options model.pretrained=None model.backbone.init_cfg=None)")
+        if "pretrained=None" in str(err):  # the loader already says where to put the file
+            raise CheckpointError(f"{err}\nIf the weights come from the backbone's init_cfg "
+                                  f"(dict(type='Pretrained', ...)), {how}.") from err
         raise CheckpointError(
             f"{err}\nThe pretrained weights '{checkpoint}' of {type(module).__name__} could not be "
-            "loaded. To train from scratch instead, set model.pretrained=None and "
-            "model.backbone.init_cfg=None in the config (or --options model.pretrained=None).") from err
+            f"loaded. To train from scratch instead, {how}.") from err
