@@ -31,7 +31,9 @@ def test_the_tree_has_configs_to_check():
 @pytest.mark.parametrize("path", CONFIGS)
 def test_config_resolves_and_builds(path):
     cfg = Config.fromfile(ROOT / path)
-    missing = [key for key in TOP_LEVEL if key not in cfg]
+    # MMSeg's CGNet configs give the schedule length as the legacy total_iters, not a runner.
+    missing = [key for key in TOP_LEVEL if key not in cfg
+               and not (key == "runner" and "total_iters" in cfg)]
     assert not missing, f"{path} has no {missing}"
     text = cfg.pretty_text
     assert "_delete_" not in text and "_base_ =" not in text and "'_base_'" not in text

@@ -1,0 +1,5 @@
+_base_ = [
+    '../_base_/models/icnet_r50-d8.py',
+    '../_base_/datasets/cityscapes_832x832.py', '../_base_/default_runtime.py',
+    '../_base_/schedules/schedule_80k.py'
+]
