@@ -20,6 +20,7 @@ from .errors import RegistryError
 # Names of the OpenMMLab projects whose scoped types (``mmcls.ConvNeXt``) users may meet in configs.
 _FOREIGN_SCOPES = ("mmcls", "mmpretrain", "mmdet", "mmcv", "mmengine", "mmdet3d", "mmocr", "mmpose")
 _OWN_SCOPES = ("mmseg", "seglab")
+OPENMMLAB_SCOPES = _OWN_SCOPES + _FOREIGN_SCOPES
 
 _BUILD_PATH: contextvars.ContextVar[Tuple[str, ...]] = contextvars.ContextVar(
     "seglab_build_path", default=())

@@ -17,6 +17,7 @@ import warnings
 from typing import Any, Dict, Iterator, Mapping, Optional, Union
 
 from ..errors import ConfigError
+from ..registry import OPENMMLAB_SCOPES
 from .config_dict import ConfigDict, to_plain
 from .loader import check_suffix, load_config_file, load_config_text
 from .merge import merge_override, strip_delete_keys
@@ -34,6 +35,21 @@ def _lists_for_tuples(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_lists_for_tuples(v) for v in value]
     return value
+
+
+def _non_openmmlab_imports(custom_imports: Any) -> list:
+    """The modules of ``custom_imports`` that are not OpenMMLab packages.
+
+    0.x configs import ``mmcls.models`` for their ``mmcls.ConvNeXt``-style types; seglab resolves
+    those scoped types itself (or says at build time that it has no such type), so only other
+    modules are worth a warning.
+    """
+    if not custom_imports:
+        return []
+    imports = custom_imports.get("imports", []) if isinstance(custom_imports, Mapping) else []
+    imports = [imports] if isinstance(imports, str) else list(imports)
+    return [name for name in imports
+            if str(name).split(".")[0] not in OPENMMLAB_SCOPES]
 
 
 class Config:
@@ -82,10 +98,11 @@ class Config:
         filename = os.fspath(filename)
         cfg_dict, cfg_text = load_config_file(filename, use_predefined_variables)
         strip_delete_keys(cfg_dict)
-        if import_custom_modules and cfg_dict.get("custom_imports"):
-            warnings.warn(f"{filename}: custom_imports={cfg_dict['custom_imports']!r} is not "
-                          f"imported; seglab does not import code named in configs. Import "
-                          f"those modules in your own script before building.", UserWarning)
+        others = _non_openmmlab_imports(cfg_dict.get("custom_imports"))
+        if import_custom_modules and others:
+            warnings.warn(f"{filename}: custom_imports {others!r} are not imported; seglab does "
+                          f"not import code named in configs. Import those modules in your own "
+                          f"script before building.", UserWarning)
         return Config(cfg_dict, cfg_text=cfg_text, filename=filename)
 
     @staticmethod

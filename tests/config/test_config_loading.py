@@ -282,9 +282,20 @@ def test_deprecation_key_warns_and_is_removed(tmp_path):
 def test_custom_imports_are_never_imported(tmp_path):
     path = write(tmp_path, "c.py",
                  "custom_imports = dict(imports=['os'], allow_failed_imports=False)\n")
-    with pytest.warns(UserWarning, match=r"is not imported"):
+    with pytest.warns(UserWarning, match=r"custom_imports \[.os.\] are not imported"):
         cfg = Config.fromfile(path)
     assert cfg.custom_imports.imports == ["os"]
+
+
+def test_custom_imports_of_openmmlab_packages_do_not_warn(tmp_path, recwarn):
+    """0.x ConvNeXt/PoolFormer configs import mmcls.models for types seglab implements itself."""
+    path = write(tmp_path, "c.py",
+                 "custom_imports = dict(imports='mmcls.models', allow_failed_imports=False)\n")
+    assert Config.fromfile(path).custom_imports.imports == "mmcls.models"
+    assert not [w for w in recwarn if "custom_imports" in str(w.message)]
+    path = write(tmp_path, "d.py", "custom_imports = dict(imports=['mmcls.models', 'my_pkg.x'])\n")
+    with pytest.warns(UserWarning, match=r"custom_imports \['my_pkg.x'\] are not imported"):
+        Config.fromfile(path)
 
 
 def test_shared_dicts_in_a_file_are_independent_after_loading(tmp_path):
