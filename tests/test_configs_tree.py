@@ -20,6 +20,7 @@ METHODS += ("poolformer",)
 METHODS += ("hrnet", "ocrnet")
 METHODS += ("bisenetv1", "bisenetv2", "stdc")
 METHODS += ("icnet", "cgnet", "erfnet", "fastscnn", "fastfcn")
+METHODS += ("convnext",)
 ALL_CONFIGS = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "configs").rglob("*.py"))
 
 NORM = {"type": "SyncBN", "requires_grad": True}
