@@ -83,7 +83,11 @@ NO_CONV_SEG = ("SegmenterMaskTransformerHead",)
 
 def _heads(model_cfg) -> list:
     """[(state_dict prefix, head config)] of the decode head and every auxiliary head."""
-    heads = [("decode_head", model_cfg.decode_head)]
+    decode = model_cfg.decode_head
+    if isinstance(decode, (list, tuple)):  # CascadeEncoderDecoder: decode_head.<stage>
+        heads = [(f"decode_head.{i}", head) for i, head in enumerate(decode)]
+    else:
+        heads = [("decode_head", decode)]
     aux = model_cfg.get("auxiliary_head")
     if isinstance(aux, (list, tuple)):
         heads += [(f"auxiliary_head.{i}", head) for i, head in enumerate(aux)]
