@@ -54,13 +54,16 @@ def get_layer_id_for_vit(var_name: str, max_layer_id: int) -> int:
     Returns:
         0 for the embeddings, i + 1 for ``backbone.layers.i``, ``max_layer_id - 1`` otherwise.
     """
-    if var_name in _EMBEDDINGS:
+    return _id_by_prefix(var_name, max_layer_id, "backbone.patch_embed", "backbone.layers")
+
+
+def _id_by_prefix(var_name: str, max_id: int, stem: str, blocks: str) -> int:
+    """0 for the embeddings and ``stem*``, i + 1 for ``blocks.i``, ``max_id - 1`` otherwise."""
+    if var_name in _EMBEDDINGS or var_name.startswith(stem):
         return 0
-    if var_name.startswith("backbone.patch_embed"):
-        return 0
-    if var_name.startswith("backbone.layers"):
+    if var_name.startswith(blocks):
         return int(var_name.split(".")[2]) + 1
-    return max_layer_id - 1
+    return max_id - 1
 
 
 def _convnext_stage(var_name: str) -> int:
@@ -102,13 +105,7 @@ def get_stage_id_for_convnext(var_name: str, max_stage_id: int) -> int:
         0 for the embeddings and ``downsample_layers``, i + 1 for ``stages.i``,
         ``max_stage_id - 1`` otherwise.
     """
-    if var_name in _EMBEDDINGS:
-        return 0
-    if var_name.startswith("backbone.downsample_layers"):
-        return 0
-    if var_name.startswith("backbone.stages"):
-        return int(var_name.split(".")[2]) + 1
-    return max_stage_id - 1
+    return _id_by_prefix(var_name, max_stage_id, "backbone.downsample_layers", "backbone.stages")
 
 
 class LearningRateDecayOptimizerConstructor(DefaultOptimizerConstructor):
