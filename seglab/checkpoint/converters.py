@@ -1,12 +1,12 @@
-"""Key converters for the public original weights of transformer backbones.
+"""Key converters for the public original weights of transformer backbones and STDC.
 
-The authors of SegFormer (MiT), Swin, ViT (timm / DeiT), BEiT and Twins published ImageNet
+The authors of SegFormer (MiT), Swin, ViT (timm / DeiT), BEiT, Twins and STDC published ImageNet
 weights under their own module names; MMSegmentation 0.x renames them with
-``tools/model_converters/{mit,swin,vit,beit,twins}2mmseg.py`` before a config's
+``tools/model_converters/{mit,swin,vit,beit,twins,stdc}2mmseg.py`` before a config's
 ``pretrained=`` / ``init_cfg`` can load them. The functions here apply the same renaming rules
 (same names: :func:`convert_mit`, ...), so a file converted by either tool is the same. Keys no
 rule mentions are kept unchanged, as MMSegmentation keeps them; the classifier (``head.*``) is
-dropped. Unlike the originals, a state_dict that does not look like the family's original layout
+dropped (STDC's tool keeps only the keys its rules rename). Unlike the originals, a state_dict that does not look like the family's original layout
 (another family, or weights already converted) is refused with a :class:`CheckpointError` naming
 its keys, instead of being written out unchanged or failing with a bare ``KeyError``.
 """
@@ -36,11 +36,15 @@ _LAYOUTS: Dict[str, Tuple[str, Sequence[str], Sequence[str]]] = {
     "twins": ("Twins (PCPVT / SVT)", (r"patch_embeds\.\d+\.", r"blocks\.\d+\.\d+\."),
               ("patch_embeds.0.proj.weight", "blocks.0.0.attn.q.weight",
                "pos_block.0.proj.0.weight")),
+    "stdc": ("STDC (STDCNet813 / STDCNet1446)", (r"(cp\.)?features\.\d+\.",),
+             ("features.0.conv.weight", "features.2.conv_list.0.conv.weight",
+              "features.2.avd_layer.0.weight")),
 }
 # Top-level names of the classifier each family's converter leaves out.
 DROPPED_PREFIXES: Dict[str, Tuple[str, ...]] = {
     "mit": ("head",), "swin": ("head",), "vit": ("head",), "beit": ("head", "fc_norm"),
     "twins": ("head",),
+    "stdc": ("conv_last", "fc", "bn", "linear"),
 }
 
 
@@ -333,5 +337,62 @@ def convert_twins(ckpt: StateDict, model: str) -> "OrderedDict[str, torch.Tensor
     return out
 
 
+# MMSeg's stage of each original ``features.N`` (N = 0..7 for STDC1, 0..13 for STDC2).
+_STDC_STAGES = {
+    "STDC1": ("0", "1", "2.0", "2.1", "3.0", "3.1", "4.0", "4.1"),
+    "STDC2": ("0", "1", "2.0", "2.1", "2.2", "2.3", "3.0", "3.1", "3.2", "3.3", "3.4", "4.0",
+              "4.1", "4.2"),
+}
+_STDC_FEATURE = re.compile(r"features\.(\d+)\.")
+
+
+def convert_stdc(ckpt: StateDict, type: str) -> "OrderedDict[str, torch.Tensor]":  # noqa: A002
+    """The original STDC ImageNet weights (STDC-Seg's ``STDCNet813`` / ``STDCNet1446``) to
+    MMSegmentation's ``STDCNet``.
+
+    MMSegmentation's rules: ``cp.`` is removed; ``features.N.`` becomes ``stages.S.`` (the STDC
+    modules of a stage are numbered inside it); ``conv_list`` becomes ``layers``;
+    ``avd_layer.0`` / ``avd_layer.1`` (the strided depthwise conv and its BN) become
+    ``downsample.conv`` / ``downsample.bn``. Only keys touched by a rule are kept, so the
+    classifier (``conv_last``, ``fc``, ``bn``, ``linear``) and the ``x2``..``x32`` aliases of
+    ``features`` without a ``conv_list`` are dropped (aliases with one keep their renamed key,
+    which loading ignores), as MMSegmentation's tool does.
+
+    Args:
+        ckpt: original state_dict (``features.0.conv.weight``, ``features.2.conv_list.0.conv.
+            weight``, ``features.2.avd_layer.0.weight``, ...).
+        type: ``'STDC1'`` or ``'STDC2'`` (MMSegmentation's argument name).
+
+    Returns:
+        The renamed state_dict.
+
+    Raises:
+        CheckpointError: another type name, or weights of the other STDC type (their number
+            of ``features`` blocks says which).
+    """
+    if type not in _STDC_STAGES:
+        raise CheckpointError(f"STDC type must be 'STDC1' or 'STDC2', got {type!r}.")
+    check_layout(ckpt, "stdc")
+    stages = _STDC_STAGES[type]
+    blocks = 1 + max(int(m.group(1)) for m in map(_STDC_FEATURE.search, ckpt) if m)
+    if blocks != len(stages):
+        other = {len(v): k for k, v in _STDC_STAGES.items()}.get(blocks)
+        which = f"so they are {other} weights; convert them with type '{other}'" if other else \
+            "which is neither STDC1 (8) nor STDC2 (14)"
+        raise CheckpointError(f"these weights have {blocks} features blocks, {which} "
+                              f"(not {type}, which has {len(stages)}).")
+    out: "OrderedDict[str, torch.Tensor]" = OrderedDict()
+    for key, value in ckpt.items():
+        new = key.replace("cp.", "")
+        feature = _STDC_FEATURE.search(new)
+        if feature:
+            new = new.replace(feature.group(0), f"stages.{stages[int(feature.group(1))]}.", 1)
+        new = new.replace("conv_list", "layers")
+        new = new.replace("avd_layer.0", "downsample.conv").replace("avd_layer.1", "downsample.bn")
+        if feature or "conv_list" in key or "avd_layer." in key:
+            out[new] = value
+    return out
+
+
 CONVERTERS = {"mit": convert_mit, "swin": convert_swin, "vit": convert_vit, "beit": convert_beit,
-              "twins": convert_twins}
+              "twins": convert_twins, "stdc": convert_stdc}
