@@ -6,9 +6,10 @@ weights under their own module names; MMSegmentation 0.x renames them with
 ``pretrained=`` / ``init_cfg`` can load them. The functions here apply the same renaming rules
 (same names: :func:`convert_mit`, ...), so a file converted by either tool is the same. Keys no
 rule mentions are kept unchanged, as MMSegmentation keeps them; the classifier (``head.*``) is
-dropped (STDC's tool keeps only the keys its rules rename). Unlike the originals, a state_dict that does not look like the family's original layout
-(another family, or weights already converted) is refused with a :class:`CheckpointError` naming
-its keys, instead of being written out unchanged or failing with a bare ``KeyError``.
+dropped (STDC's tool keeps only the keys its rules rename). Unlike the originals, a state_dict
+that does not look like the family's original layout (another family, or weights already
+converted) is refused with a :class:`CheckpointError` naming its keys, instead of being written
+out unchanged or failing with a bare ``KeyError``.
 """
 from __future__ import annotations
 

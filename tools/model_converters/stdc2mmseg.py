@@ -18,7 +18,8 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 from seglab.checkpoint.converter_cli import run_converter  # noqa: E402
 from seglab.checkpoint.converters import convert_stdc  # noqa: E402
 
-DESCRIPTION = "Convert the keys of the original STDC1 / STDC2 ImageNet weights to MMSegmentation style."
+DESCRIPTION = ("Convert the keys of the original STDC1 / STDC2 ImageNet weights to MMSegmentation "
+               "style.")
 
 
 def main(argv=None) -> int:

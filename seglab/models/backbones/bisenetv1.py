@@ -259,7 +259,8 @@ class BiSeNetV1(BaseBackbone):
                 f"but is built for context_channels[1] = {context_channels[1]}; make them equal.")
         self.out_indices = check_out_indices(out_indices, 3, "BiSeNetV1")
         self.align_corners = align_corners
-        self.spatial_channels, self.context_channels = tuple(spatial_channels), tuple(context_channels)
+        self.spatial_channels = tuple(spatial_channels)
+        self.context_channels = tuple(context_channels)
         self.fuse_channels = out_channels
         self.context_path = ContextPath(backbone_cfg, context_channels, align_corners)
         self.spatial_path = SpatialPath(in_channels, spatial_channels)

@@ -260,7 +260,8 @@ class BiSeNetV2(BaseBackbone):
                               f"{tuple(semantic_channels)}.")
         self.in_channels = in_channels
         self.out_indices = check_out_indices(out_indices, 1 + len(semantic_channels), "BiSeNetV2")
-        self.detail_channels, self.semantic_channels = tuple(detail_channels), tuple(semantic_channels)
+        self.detail_channels = tuple(detail_channels)
+        self.semantic_channels = tuple(semantic_channels)
         self.semantic_expansion_ratio, self.bga_channels = semantic_expansion_ratio, bga_channels
         self.align_corners = align_corners
         self.conv_cfg, self.norm_cfg, self.act_cfg = conv_cfg, norm_cfg, act_cfg

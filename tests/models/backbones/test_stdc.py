@@ -10,7 +10,6 @@ from collections import OrderedDict
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from seglab.checkpoint.converters import convert_stdc
 from seglab.errors import CheckpointError, ConfigError
