@@ -32,3 +32,16 @@ def zoo_inputs(name: str) -> Dict[str, torch.Tensor]:
     own = ZOO / f"{name}.inputs.pt"
     path = own if own.is_file() else ZOO / "inputs.pt"
     return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def assert_matches_fixture(module: torch.nn.Module, name: str, part: str = "backbone") -> None:
+    """Load the fixture's ``part`` weights strictly into ``module`` and compare its eval-mode
+    outputs with ``feats.pt[part]`` (a neck runs on the fixture's backbone outputs)."""
+    module.load_state_dict(zoo_state(name, f"{part}."), strict=True)
+    feats = zoo_feats(name)
+    inputs = zoo_inputs(name)["x"] if part == "backbone" else feats["backbone"]
+    with torch.no_grad():
+        outs = module.eval()(inputs)
+    assert len(outs) == len(feats[part])
+    for ours, ref in zip(outs, feats[part]):
+        torch.testing.assert_close(ours, ref, atol=1e-5, rtol=0)

@@ -1,4 +1,5 @@
-"""``ERFNet``: `Efficient Residual Factorized ConvNet <https://ieeexplore.ieee.org/document/8063438>`_.
+"""``ERFNet``: `ERFNet <https://ieeexplore.ieee.org/document/8063438>`_ (efficient residual
+factorized ConvNet).
 
 Same constructor keys, module names and numerics as MMSegmentation 0.x's
 ``mmseg.models.backbones.ERFNet``: an ``encoder`` ModuleList of :class:`DownsamplerBlock` and

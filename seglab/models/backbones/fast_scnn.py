@@ -1,4 +1,4 @@
-"""``FastSCNN``: `Fast-SCNN: Fast Semantic Segmentation Network <https://arxiv.org/abs/1902.04502>`_.
+"""``FastSCNN``: `Fast-SCNN <https://arxiv.org/abs/1902.04502>`_ (fast semantic segmentation).
 
 Same constructor keys, module names and numerics as MMSegmentation 0.x's
 ``mmseg.models.backbones.FastSCNN``:

@@ -8,7 +8,7 @@ from seglab.errors import ConfigError
 from seglab.models import build_loss
 from seglab.models.backbones import CGNet, ContextGuidedBlock, GlobalContextExtractor
 from seglab.models.losses.cross_entropy_loss import cross_entropy
-from zoo_parts import ZOO, zoo_feats, zoo_inputs, zoo_state
+from zoo_parts import ZOO, assert_matches_fixture, zoo_inputs
 
 BN3 = dict(type="BN", eps=1e-3, requires_grad=True)
 # The cgnet fixture's backbone (shared/data/mmseg-zoo/cgnet.py.txt).
@@ -17,12 +17,7 @@ CLASS_WEIGHT = [2.5959933, 6.7415504, 3.5354059, 9.8663225, 9.690899]
 
 
 def test_mmseg_keys_and_outputs_of_the_fixture():
-    model = CGNet(**ZOO_CGNET)
-    model.load_state_dict(zoo_state("cgnet", "backbone."), strict=True)
-    with torch.no_grad():
-        outs = model.eval()(zoo_inputs("cgnet")["x"])
-    for ours, ref in zip(outs, zoo_feats("cgnet")["backbone"]):
-        torch.testing.assert_close(ours, ref, atol=1e-5, rtol=0)
+    assert_matches_fixture(CGNet(**ZOO_CGNET), "cgnet")
 
 
 def test_prelu_has_one_weight_per_channel_and_declared_outputs():

@@ -6,7 +6,7 @@ from seglab.errors import ConfigError, RegistryError
 from seglab.models import build_backbone
 from seglab.models.backbones import ERFNet, NonBottleneck1d
 from seglab.models.backbones.erfnet import DownsamplerBlock
-from zoo_parts import zoo_feats, zoo_inputs, zoo_state
+from zoo_parts import assert_matches_fixture
 
 # The erfnet fixture's backbone (shared/data/mmseg-zoo/erfnet.py.txt).
 ZOO_ERFNET = dict(enc_downsample_channels=(8, 16, 32), enc_stage_non_bottlenecks=(2, 4),
@@ -17,10 +17,7 @@ ZOO_ERFNET = dict(enc_downsample_channels=(8, 16, 32), enc_stage_non_bottlenecks
 
 def test_mmseg_keys_and_outputs_of_the_fixture():
     model = ERFNet(**ZOO_ERFNET)
-    model.load_state_dict(zoo_state("erfnet", "backbone."), strict=True)
-    with torch.no_grad():
-        out = model.eval()(zoo_inputs("erfnet")["x"])
-    torch.testing.assert_close(out[0], zoo_feats("erfnet")["backbone"][0], atol=1e-5, rtol=0)
+    assert_matches_fixture(model, "erfnet")
     # encoder: down, 2 blocks, down, 4 dilated blocks (2, 4, 8, 16), down; decoder: up, block, ...
     kinds = [type(m).__name__ for m in model.encoder]
     assert kinds == ["DownsamplerBlock", "DownsamplerBlock", "NonBottleneck1d", "NonBottleneck1d",

@@ -5,7 +5,7 @@ from torch import nn
 from seglab.errors import ConfigError
 from seglab.models.backbones import FastSCNN, FeatureFusionModule
 from seglab.models.layers import InvertedResidual
-from zoo_parts import zoo_feats, zoo_inputs, zoo_state
+from zoo_parts import assert_matches_fixture
 
 BN = dict(type="BN", requires_grad=True, momentum=0.01)
 # The fastscnn fixture's backbone (shared/data/mmseg-zoo/fastscnn.py.txt).
@@ -16,12 +16,7 @@ ZOO_FASTSCNN = dict(downsample_dw_channels=(8, 12), global_in_channels=16,
 
 
 def test_mmseg_keys_and_outputs_of_the_fixture():
-    model = FastSCNN(**ZOO_FASTSCNN)
-    model.load_state_dict(zoo_state("fastscnn", "backbone."), strict=True)
-    with torch.no_grad():
-        outs = model.eval()(zoo_inputs("fastscnn")["x"])
-    for ours, ref in zip(outs, zoo_feats("fastscnn")["backbone"]):
-        torch.testing.assert_close(ours, ref, atol=1e-5, rtol=0)
+    assert_matches_fixture(FastSCNN(**ZOO_FASTSCNN), "fastscnn")
 
 
 def test_modules_are_mmseg_s():

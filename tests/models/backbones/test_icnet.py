@@ -6,7 +6,7 @@ from seglab.errors import CheckpointError, ConfigError, RegistryError
 from seglab.models import build_backbone
 from seglab.models.backbones import ICNet
 from seglab.models.decode_heads import PPM
-from zoo_parts import zoo_feats, zoo_inputs, zoo_state
+from zoo_parts import assert_matches_fixture
 
 BN = dict(type="BN", requires_grad=True)
 R18_D8 = dict(type="ResNetV1c", depth=18, stem_channels=8, base_channels=4, dilations=(1, 1, 2, 4),
@@ -17,12 +17,7 @@ ZOO_ICNET = dict(backbone_cfg=R18_D8, layer_channels=(8, 32), light_branch_middl
 
 
 def test_mmseg_keys_and_outputs_of_the_fixture():
-    model = ICNet(**ZOO_ICNET)
-    model.load_state_dict(zoo_state("icnet", "backbone."), strict=True)
-    with torch.no_grad():
-        outs = model.eval()(zoo_inputs("icnet")["x"])
-    for ours, ref in zip(outs, zoo_feats("icnet")["backbone"]):
-        torch.testing.assert_close(ours, ref, atol=1e-5, rtol=0)
+    assert_matches_fixture(ICNet(**ZOO_ICNET), "icnet")
 
 
 def test_branches_by_hand():

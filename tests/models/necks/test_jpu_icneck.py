@@ -5,26 +5,19 @@ from torch import nn
 from seglab.errors import ConfigError
 from seglab.models.backbones import ShapeSpec
 from seglab.models.necks import JPU, CascadeFeatureFusion, ICNeck
-from zoo_parts import zoo_feats, zoo_state
+from zoo_parts import assert_matches_fixture
 
 BN = dict(type="BN", requires_grad=True)
 
 
-def _fixture_neck(neck, name):
-    neck.load_state_dict(zoo_state(name, "neck."), strict=True)
-    feats = zoo_feats(name)
-    with torch.no_grad():
-        outs = neck.eval()(feats["backbone"])
-    for ours, ref in zip(outs, feats["neck"], strict=True):
-        torch.testing.assert_close(ours, ref, atol=1e-5, rtol=0)
-
-
 def test_icneck_mmseg_keys_and_outputs_of_the_fixture():
-    _fixture_neck(ICNeck(in_channels=(8, 16, 16), out_channels=16, norm_cfg=BN), "icnet")
+    neck = ICNeck(in_channels=(8, 16, 16), out_channels=16, norm_cfg=BN)
+    assert_matches_fixture(neck, "icnet", "neck")
 
 
 def test_jpu_mmseg_keys_and_outputs_of_the_fixture():
-    _fixture_neck(JPU(in_channels=(8, 16, 32), mid_channels=16, norm_cfg=BN), "jpu_fcn")
+    neck = JPU(in_channels=(8, 16, 32), mid_channels=16, norm_cfg=BN)
+    assert_matches_fixture(neck, "jpu_fcn", "neck")
 
 
 def test_cascade_feature_fusion_by_hand():
