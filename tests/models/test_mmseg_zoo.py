@@ -48,6 +48,9 @@ IMPLEMENTED: List[str] = [
     "jpu_fcn",  # ResNetV1c-D32 + JPU + FCNHead
     "bisenetv1", "bisenetv2",  # BiSeNetV1 (ResNet-18 context path); BiSeNetV2; FCN (aux) heads
     "stdc",  # STDCContextPathNet (STDCNet1) + FCNHead, STDCHead (boundary CE + 0.x DiceLoss)
+    # ResNetV1c-D8 + context heads: CCHead (criss-cross), DAHead (pam_cam/pam/cam losses),
+    # GCHead, PSAHead (mask 9x9 on a 4x4 map), APCHead, DMHead, EncHead (loss_se)
+    "ccnet", "danet", "gcnet", "psanet", "apcnet", "dmnet", "encnet",
 ]
 # Loss terms where MMSeg 0.x's arithmetic differs from the 1.x fixture (seglab follows 0.x): the
 # class-weighted CE of cgnet is sum(w * nll) / numel in 0.x, sum(w * nll) / sum(w) in 1.x; the

@@ -44,3 +44,14 @@ __all__ += ["PointHead"]
 from .stdc_head import STDCHead  # noqa: E402
 
 __all__ += ["STDCHead"]
+
+from .apc_head import ACM, APCHead  # noqa: E402
+from .cc_head import CCHead  # noqa: E402
+from .da_head import CAM, PAM, DAHead  # noqa: E402
+from .dm_head import DCM, DMHead  # noqa: E402
+from .enc_head import EncHead, EncModule  # noqa: E402
+from .gc_head import GCHead  # noqa: E402
+from .psa_head import PSAHead  # noqa: E402
+
+__all__ += ["CCHead", "DAHead", "PAM", "CAM", "GCHead", "PSAHead", "APCHead", "ACM", "DMHead",
+            "DCM", "EncHead", "EncModule"]

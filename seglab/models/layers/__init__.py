@@ -40,3 +40,11 @@ __all__ += ["SelfAttentionBlock"]
 from .point_sample import point_sample  # noqa: E402
 
 __all__ += ["point_sample"]
+
+from .cc_attention import CrissCrossAttention  # noqa: E402
+from .context_block import ContextBlock  # noqa: E402
+from .encoding import Encoding  # noqa: E402
+from .psa_mask import PSAMask, psa_mask  # noqa: E402
+from .scale import Scale  # noqa: E402
+
+__all__ += ["CrissCrossAttention", "ContextBlock", "Encoding", "PSAMask", "psa_mask", "Scale"]
