@@ -2,6 +2,8 @@
 
 Public API (MMSegmentation 0.x names): :class:`CustomDataset`, :class:`PascalVOCDataset`,
 :class:`CityscapesDataset`, :class:`ADE20KDataset`, :class:`SyntheticVOCDataset`,
+the retinal vessel datasets (:class:`DRIVEDataset`, :class:`STAREDataset`, :class:`ChaseDB1Dataset`,
+:class:`HRFDataset`),
 :class:`ConcatDataset`, :class:`RepeatDataset`, :func:`build_dataset`,
 :func:`build_dataloader`, :class:`InfiniteSampler`, :class:`DistributedSampler`,
 :func:`make_synthetic_voc`; the transforms live in :mod:`seglab.datasets.transforms`.
@@ -13,6 +15,7 @@ from .cityscapes import CityscapesDataset
 from .collate import collate, prepare_batch
 from .custom import CustomDataset
 from .dataset_wrappers import ConcatDataset, RepeatDataset
+from .retinal import ChaseDB1Dataset, DRIVEDataset, HRFDataset, STAREDataset
 from .samplers import DistributedSampler, InfiniteSampler, SampleIndex
 from .seeded_dataset import SeededDataset
 from .synthetic import SYNTHETIC_CLASSES, SyntheticVOCDataset, make_synthetic_voc
@@ -24,3 +27,4 @@ __all__ = [
     "SeededDataset", "SyntheticVOCDataset", "build_dataloader", "build_dataloader_from_cfg",
     "build_dataset", "make_synthetic_voc", "worker_init_fn", "collate", "prepare_batch",
 ]
+__all__ += ["DRIVEDataset", "STAREDataset", "ChaseDB1Dataset", "HRFDataset"]
