@@ -66,7 +66,8 @@ class CascadeEncoderDecoder(EncoderDecoder):
         if isinstance(decode_head, Mapping) or not isinstance(decode_head, (list, tuple)) \
                 or len(decode_head) != self.num_stages:
             got = (f"a list of {len(decode_head)}" if isinstance(decode_head, (list, tuple))
-                   else f"a {type(decode_head).__name__}")
+                   else "a single head config" if isinstance(decode_head, Mapping)
+                   else repr(decode_head))
             raise ConfigError(f"CascadeEncoderDecoder needs model.decode_head as a list of "
                               f"num_stages={self.num_stages} head configs, got {got}; set "
                               f"model.num_stages to the number of heads.")
