@@ -122,7 +122,8 @@ def test_head_forward_backward(name):
     prev = [torch.randn(2, NUM_CLASSES, prev_side, prev_side)] if isinstance(
         head, BaseCascadeDecodeHead) else []
     losses = head.forward_train(feats, *prev, [{}] * 2, label, calls.get("train_cfg"))
-    assert set(losses) == set(head.loss_names) | {calls.get("acc_key", "acc_seg")}
+    acc_keys = calls.get("acc_keys", [calls.get("acc_key", "acc_seg")])  # one per output
+    assert set(losses) == set(head.loss_names) | set(acc_keys)
     sum(losses[n] for n in head.loss_names).backward()
     _assert_all_grads(head)
     with torch.no_grad():

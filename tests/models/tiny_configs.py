@@ -244,6 +244,18 @@ TINY["JPU"] = dict(in_channels=(16, 32, 64), mid_channels=8, dilations=(1, 2), n
 # PointHead (PointRend's cascade head) on the finest level: it refines 8x8 coarse logits once
 # (x2) to 16x16, the 40 most uncertain of the 256 pixels by points; MLP over points, no BN.
 TINY["PointHead"] = dict(in_channels=[8], in_index=[0], num_fcs=2, norm_cfg=None)
+# Context heads (issue 12) on the 8x8 stride-8 level (64 channels): CCHead's query/key get
+# 8 // 8 = 1 channel; PSAHead's 7x7 masks on the 4x4 shrunk map are the full-coverage size;
+# EncHead fuses the three stride-8 levels (add_lateral) and trains its SE loss.
+TINY["CCHead"] = dict(in_channels=64, in_index=3, recurrence=2)
+TINY["DAHead"] = dict(in_channels=64, in_index=3, pam_channels=4)
+TINY["GCHead"] = dict(in_channels=64, in_index=3, ratio=1 / 4., pooling_type="att",
+                      fusion_types=("channel_add", "channel_mul"))
+TINY["PSAHead"] = dict(in_channels=64, in_index=3, mask_size=(7, 7), psa_type="bi-direction")
+TINY["APCHead"] = dict(in_channels=64, in_index=3, pool_scales=(1, 2, 3))
+TINY["DMHead"] = dict(in_channels=64, in_index=3, filter_sizes=(1, 2, 3), fusion=True)
+TINY["EncHead"] = dict(in_channels=[16, 32, 64], in_index=[1, 2, 3], num_codes=4,
+                       add_lateral=True)
 # What a head is called with besides the features: the segmentor's train_cfg / test_cfg, the
 # stride of the previous stage's logits (cascade heads) and the accuracy key of its losses.
 HEAD_CALLS: Dict[str, dict] = {
@@ -253,3 +265,5 @@ HEAD_CALLS: Dict[str, dict] = {
                                     scale_factor=2),
                       prev_stride=8, acc_key="acc_point"),
 }
+HEAD_CALLS["DAHead"] = dict(acc_keys=["pam_cam.acc_seg", "pam.acc_seg", "cam.acc_seg"])
+

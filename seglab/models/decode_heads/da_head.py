@@ -122,12 +122,14 @@ class DAHead(BaseDecodeHead):
 
     @property
     def loss_names(self) -> List[str]:
-        return [f"{out}.{name}" for out in OUTPUTS for name in super().loss_names]
+        names = super().loss_names
+        return [f"{out}.{name}" for out in OUTPUTS for name in names]
 
     def losses(self, seg_logit: Tuple[torch.Tensor, ...],  # type: ignore[override]
                seg_label: torch.Tensor) -> Dict[str, torch.Tensor]:
         """``pam_cam.*``, ``pam.*``, ``cam.*``: the base losses of each of the three logits."""
         loss: Dict[str, torch.Tensor] = {}
         for out, logit in zip(OUTPUTS, seg_logit):
-            loss.update({f"{out}.{k}": v for k, v in super().losses(logit, seg_label).items()})
+            terms = super().losses(logit, seg_label)
+            loss.update({f"{out}.{k}": v for k, v in terms.items()})
         return loss
