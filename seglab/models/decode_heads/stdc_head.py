@@ -61,12 +61,16 @@ class STDCHead(FCNHead):
         label = seg_label.to(self.laplacian_kernel)
         size = label.shape[2:]
         levels = []
-        for stride in (1, 2, 4):
-            edges = F.conv2d(label, self.laplacian_kernel, stride=stride, padding=1).clamp(min=0)
-            if stride > 1:
-                edges = F.interpolate(edges, size, mode="nearest")
-            levels.append(self._binarize(edges))
-        fused = F.conv2d(torch.cat(levels, dim=1), self.fusion_kernel)
+        # float32 even under AMP, as MMSeg (its losses run in fp32): the fused values sit on exact
+        # ties with the threshold, so they are not left to a lower precision's rounding.
+        with torch.autocast(device_type=label.device.type, enabled=False):
+            for stride in (1, 2, 4):
+                edges = F.conv2d(label, self.laplacian_kernel, stride=stride, padding=1)
+                edges = edges.clamp(min=0)
+                if stride > 1:
+                    edges = F.interpolate(edges, size, mode="nearest")
+                levels.append(self._binarize(edges))
+            fused = F.conv2d(torch.cat(levels, dim=1), self.fusion_kernel)
         return self._binarize(fused).long()
 
     def losses(self, seg_logit: torch.Tensor, seg_label: torch.Tensor) -> Dict[str, torch.Tensor]:

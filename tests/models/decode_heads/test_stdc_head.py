@@ -62,6 +62,8 @@ def test_boundary_targets_and_dice_equal_mmsegs():
     head = build_head(HEAD)
     # The targets MMSeg's STDCHead built from the zoo labels (ignored pixels included).
     assert torch.equal(head.boundary_targets(inputs["gt"][:, None])[:, 0], dice["target"])
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # the same targets under AMP
+        assert torch.equal(head.boundary_targets(inputs["gt"][:, None])[:, 0], dice["target"])
     expected = json.loads(open(f"{ZOO}/stdc.dice_0x.json").read())["loss_dice_0x"]
     loss = build_loss(dict(type="DiceLoss", loss_name="loss_dice"))(dice["pred"], dice["target"])
     assert loss.item() == pytest.approx(expected, rel=1e-6)
