@@ -3,8 +3,9 @@ and narrowed copies train a step and predict (slide inference, CE + Dice loss li
 subdivision).
 
 The expected values are written out by hand from MMSegmentation 0.x's config files
-(configs/unet/*.py, configs/point_rend/*.py, configs/_base_/models/{fcn,pspnet,deeplabv3}_unet_s5-d16.py,
-pointrend_r50.py and configs/_base_/datasets/{drive,stare,chase_db1,hrf}.py).
+(configs/unet/*.py, configs/point_rend/*.py,
+configs/_base_/models/{fcn,pspnet,deeplabv3}_unet_s5-d16.py, pointrend_r50.py and
+configs/_base_/datasets/{drive,stare,chase_db1,hrf}.py).
 """
 import warnings
 from pathlib import Path

@@ -146,7 +146,12 @@ class PointHead(BaseCascadeDecodeHead, fixed_keys=("input_transform", "init_cfg"
 
     def losses(self, point_logits: torch.Tensor,  # type: ignore[override]
                point_label: torch.Tensor) -> Dict[str, torch.Tensor]:
-        """``point<loss_name>`` per loss module and ``acc_point``; logits (N, K, P), labels (N, P)."""
+        """``point<loss_name>`` per loss module and ``acc_point``.
+
+        Args:
+            point_logits: (N, K, P).
+            point_label: (N, P) int64.
+        """
         loss: Dict[str, torch.Tensor] = {}
         for module in self._loss_modules():
             name = f"point{module.loss_name}"

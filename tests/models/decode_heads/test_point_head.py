@@ -31,7 +31,7 @@ def _head(**kwargs) -> PointHead:
 # -- point_sample -----------------------------------------------------------------------------
 
 def test_point_sample_is_bilinear_at_pixel_centres():
-    """With align_corners=False pixel (i, j) of an H x W map sits at ((j + .5) / W, (i + .5) / H)."""
+    """With align_corners=False pixel (i, j) of an H x W map is at ((j + .5) / W, (i + .5) / H)."""
     img = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])[None, None]  # H=2, W=3
     points = torch.tensor([[[0.5 / 3, 0.25],  # centre of pixel (0, 0)
                             [0.5, 0.5],  # between (0, 1) and (1, 1): (2 + 5) / 2
