@@ -221,3 +221,23 @@ def test_stdc_configs_resolve_to_mmseg_values():
     assert tuple(state["backbone.ffm.attention.1.conv.weight"].shape) == (64, 256, 1, 1)
     assert tuple(state["auxiliary_head.2.conv_seg.weight"].shape) == (2, 64, 1, 1)
     assert tuple(state["auxiliary_head.2.laplacian_kernel"].shape) == (1, 1, 3, 3)
+
+
+def test_full_size_stdc1_trains_and_infers():
+    cfg = _cfg("stdc/stdc1_in1k-pre_512x1024_80k_cityscapes.py")
+    cfg.model.backbone.backbone_cfg.init_cfg.checkpoint = STDC_URL + "stdc1_not_cached.pth"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = build_segmentor(cfg.model)
+        with pytest.raises(CheckpointError, match="pretrained=None"):
+            model.init_weights()  # the in1k weights are not here: say how to do without
+        torch.manual_seed(0)
+        x, label = torch.randn(2, 3, 64, 64), torch.randint(0, 19, (2, 1, 64, 64))
+        metas = [dict(img_shape=(64, 64), ori_shape=(64, 64), pad_shape=(64, 64))] * 2
+        losses = model.train().forward_train(x, metas, label)
+        with torch.no_grad():
+            logits = model.eval().encode_decode(x, metas)
+    assert sorted(k for k in losses if "loss" in k) == [
+        "aux_0.loss_ce", "aux_1.loss_ce", "aux_2.loss_ce", "aux_2.loss_dice", "decode.loss_ce"]
+    assert all(torch.isfinite(v) for v in losses.values())
+    assert logits.shape == (2, 19, 64, 64)
