@@ -41,6 +41,11 @@ def calculate_uncertainty(seg_logits: torch.Tensor) -> torch.Tensor:
     return (top2[:, 1] - top2[:, 0]).unsqueeze(1)
 
 
+def _point_dtype(logits: torch.Tensor) -> torch.dtype:
+    """Point coordinates are float32 (float64 for float64 logits), also under fp16 autocast."""
+    return torch.promote_types(logits.dtype, torch.float32)
+
+
 def _options(cfg: Optional[Mapping], keys: Sequence[str], where: str, example: str) -> List:
     missing = [k for k in keys if cfg is None or k not in cfg]
     if missing:
@@ -125,7 +130,7 @@ class PointHead(BaseCascadeDecodeHead, fixed_keys=("input_transform", "init_cfg"
         with torch.no_grad():
             points = self.get_points_train(prev_output, calculate_uncertainty, train_cfg)
         point_logits = self._point_logits(inputs, prev_output, points)
-        point_label = point_sample(gt_semantic_seg.float(), points, mode="nearest",
+        point_label = point_sample(gt_semantic_seg.to(points.dtype), points, mode="nearest",
                                    align_corners=self.align_corners)
         return self.losses(point_logits, point_label.squeeze(1).long())
 
@@ -179,7 +184,9 @@ class PointHead(BaseCascadeDecodeHead, fixed_keys=("input_transform", "init_cfg"
                               f"[0, 1].")
         batch_size = seg_logits.shape[0]
         num_sampled = int(num_points * oversample_ratio)
-        candidates = torch.rand(batch_size, num_sampled, 2, device=seg_logits.device)
+        # float32 as MMSeg (the same values), float64 for float64 logits (MMSeg's fail there).
+        like = dict(device=seg_logits.device, dtype=_point_dtype(seg_logits))
+        candidates = torch.rand(batch_size, num_sampled, 2, **like)
         # Uncertainty of the logits sampled at each point, not sampled uncertainty of the map.
         uncertainty = uncertainty_func(point_sample(seg_logits, candidates))
         num_uncertain = int(importance_ratio * num_points)
@@ -187,7 +194,7 @@ class PointHead(BaseCascadeDecodeHead, fixed_keys=("input_transform", "init_cfg"
         points = torch.gather(candidates, 1, idx.unsqueeze(-1).expand(-1, -1, 2))
         num_random = num_points - num_uncertain
         if num_random > 0:
-            extra = torch.rand(batch_size, num_random, 2, device=seg_logits.device)
+            extra = torch.rand(batch_size, num_random, 2, **like)
             points = torch.cat([points, extra], dim=1)
         return points
 
@@ -204,8 +211,9 @@ class PointHead(BaseCascadeDecodeHead, fixed_keys=("input_transform", "init_cfg"
         uncertainty = uncertainty_func(seg_logits)
         n, _, h, w = uncertainty.shape
         point_indices = uncertainty.view(n, h * w).topk(min(h * w, num_points), dim=1)[1]
-        points = torch.stack([(point_indices % w).float() * (1.0 / w) + 0.5 / w,
-                              (point_indices // w).float() * (1.0 / h) + 0.5 / h], dim=2)
+        dtype = _point_dtype(seg_logits)
+        points = torch.stack([(point_indices % w).to(dtype) * (1.0 / w) + 0.5 / w,
+                              (point_indices // w).to(dtype) * (1.0 / h) + 0.5 / h], dim=2)
         return point_indices, points
 
 

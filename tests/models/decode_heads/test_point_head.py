@@ -226,3 +226,16 @@ def test_points_are_mmsegs(point_rend, tmp_path, monkeypatch):
     total, _ = model.parse_losses(losses)
     assert total.item() == pytest.approx(losses["decode_0.loss_ce"].item()
                                          + losses["decode_1.pointloss_ce"].item(), rel=1e-6)
+
+
+def test_float64_head_trains_and_refines():
+    """Points follow float64 logits (MMSeg's float32 torch.rand points make its fp64 run fail)."""
+    head = _head().double()
+    feats, prev = [torch.randn(2, 6, 8, 8, dtype=torch.float64)], torch.randn(
+        2, 4, 4, 4, dtype=torch.float64)
+    losses = head.forward_train(feats, prev, [{}] * 2, torch.randint(0, 4, (2, 1, 16, 16)),
+                                TRAIN_CFG)
+    assert losses["pointloss_ce"].dtype == torch.float64
+    with torch.no_grad():
+        out = head.eval().forward_test(feats, prev, [{}] * 2, TEST_CFG)
+    assert out.dtype == torch.float64 and out.shape == (2, 4, 16, 16)
