@@ -51,6 +51,9 @@ IMPLEMENTED: List[str] = [
     # ResNetV1c-D8 + context heads: CCHead (criss-cross), DAHead (pam_cam/pam/cam losses),
     # GCHead, PSAHead (mask 9x9 on a 4x4 map), APCHead, DMHead, EncHead (loss_se)
     "ccnet", "danet", "gcnet", "psanet", "apcnet", "dmnet", "encnet",
+    # ResNetV1c-D8 + attention heads: NLHead / DNLHead (NonLocal2d), ANNHead (AFNB + APNB),
+    # ISAHead (down_factor 4x4), EMAHead (bases buffer: see test_ema_head.py for the update)
+    "nonlocal", "dnlnet", "ann", "isanet", "emanet",
 ]
 # Loss terms where MMSeg 0.x's arithmetic differs from the 1.x fixture (seglab follows 0.x): the
 # class-weighted CE of cgnet is sum(w * nll) / numel in 0.x, sum(w * nll) / sum(w) in 1.x; the

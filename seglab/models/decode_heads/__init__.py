@@ -55,3 +55,12 @@ from .psa_head import PSAHead  # noqa: E402
 
 __all__ += ["CCHead", "DAHead", "PAM", "CAM", "GCHead", "PSAHead", "APCHead", "ACM", "DMHead",
             "DCM", "EncHead", "EncModule"]
+
+from .ann_head import AFNB, APNB, ANNHead, PPMConcat  # noqa: E402
+from .dnl_head import DisentangledNonLocal2d, DNLHead  # noqa: E402
+from .ema_head import EMAHead, EMAModule  # noqa: E402
+from .isa_head import ISAHead  # noqa: E402
+from .nl_head import NLHead  # noqa: E402
+
+__all__ += ["NLHead", "DNLHead", "DisentangledNonLocal2d", "ANNHead", "AFNB", "APNB",
+            "PPMConcat", "ISAHead", "EMAHead", "EMAModule"]

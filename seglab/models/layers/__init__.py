@@ -48,3 +48,7 @@ from .psa_mask import PSAMask, psa_mask  # noqa: E402
 from .scale import Scale  # noqa: E402
 
 __all__ += ["CrissCrossAttention", "ContextBlock", "Encoding", "PSAMask", "psa_mask", "Scale"]
+
+from .non_local import NonLocal2d  # noqa: E402
+
+__all__ += ["NonLocal2d"]
