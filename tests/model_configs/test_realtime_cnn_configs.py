@@ -13,7 +13,6 @@ import torch
 
 from seglab.config import Config
 from seglab.models import build_segmentor
-from seglab.registry import MODELS
 
 ROOT = Path(__file__).resolve().parents[2]
 SYNC_BN = {"type": "SyncBN", "requires_grad": True}
@@ -23,11 +22,9 @@ IMG_NORM = {"mean": [123.675, 116.28, 103.53], "std": [58.395, 57.12, 57.375], "
 
 ICNET = [f"icnet_r{d}-d8{pre}_832x832_{s}_cityscapes.py" for d in (18, 50, 101)
          for pre in ("", "_in1k-pre") for s in ("80k", "160k")]
-FASTFCN = ([f"fastfcn_r50-d32_jpu_{h}_{v}.py" for h in ("aspp", "psp")
+FASTFCN = ([f"fastfcn_r50-d32_jpu_{h}_{v}.py" for h in ("aspp", "enc", "psp")
             for v in ("4x4_512x1024_80k_cityscapes", "512x1024_80k_cityscapes",
                       "512x512_160k_ade20k", "512x512_80k_ade20k")])
-# MMSeg's JPU + EncHead configs join once EncHead is registered (a head of another issue).
-FASTFCN_ENC = [name.replace("_aspp_", "_enc_") for name in FASTFCN if "_aspp_" in name]
 FILES = {"icnet": ICNET,
          "cgnet": ["cgnet_512x1024_60k_cityscapes.py", "cgnet_680x680_60k_cityscapes.py"],
          "erfnet": ["erfnet_fcn_4x4_512x1024_160k_cityscapes.py"],
@@ -56,8 +53,7 @@ def _fcn(in_channels, channels, in_index, loss, **extra):
 def test_the_v0_30_0_files_are_all_there():
     for family, names in FILES.items():
         present = sorted(p.name for p in (ROOT / "configs" / family).glob("*.py"))
-        expected = names + (FASTFCN_ENC if family == "fastfcn" and "EncHead" in MODELS else [])
-        assert present == sorted(expected), family
+        assert present == sorted(names), family
     for base in ("models/icnet_r50-d8.py", "models/cgnet.py", "models/erfnet_fcn.py",
                  "models/fast_scnn.py", "models/fastfcn_r50-d32_jpu_psp.py",
                  "datasets/cityscapes_832x832.py"):
@@ -273,6 +269,14 @@ def test_fastfcn_resolves_to_mmseg_values(name):
             "dilations": (1, 12, 24, 36), "dropout_ratio": 0.1,
             "num_classes": 150 if ade else 19, "norm_cfg": SYNC_BN, "align_corners": False,
             "loss_decode": CE}
+    if "_enc_" in name:  # EncHead reads all three JPU outputs
+        expected["decode_head"] = {
+            "type": "EncHead", "in_channels": [512, 1024, 2048], "in_index": (0, 1, 2),
+            "channels": 512, "num_codes": 32, "use_se_loss": True, "add_lateral": False,
+            "dropout_ratio": 0.1, "num_classes": 150 if ade else 19, "norm_cfg": SYNC_BN,
+            "align_corners": False, "loss_decode": CE,
+            "loss_se_decode": {"type": "CrossEntropyLoss", "use_sigmoid": True,
+                               "loss_weight": 0.2}}
     assert cfg.model.to_dict() == expected
     assert cfg.crop_size == ((512, 512) if ade else (512, 1024))
     assert cfg.data.samples_per_gpu == (4 if ade or "4x4" in name else 2)
