@@ -166,6 +166,11 @@ class STDCNet(BaseBackbone):
         if len(channels) != 5:
             raise ConfigError(f"{_where()}STDCNet channels={tuple(channels)} must have 5 entries "
                               f"(two shallow stages and three STDC stages).")
+        unit = 2 ** (num_convs - 1) if num_convs > 1 else 1
+        if any(c % unit for c in channels[2:]):
+            raise ConfigError(f"{_where()}STDCNet channels={tuple(channels)}: the last three must "
+                              f"be multiples of 2**(num_convs - 1) = {unit} (each STDC module "
+                              f"halves its width num_convs - 1 times and concatenates the parts).")
         self.in_channels, self.channels = in_channels, tuple(channels)
         self.stage_strides = self.arch_settings[stdc_type]
         self.num_convs, self.with_final_conv = num_convs, with_final_conv

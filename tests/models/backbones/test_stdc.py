@@ -138,6 +138,8 @@ def test_errors_name_the_keys():
         build_backbone(dict(STDC1, channels=(4, 8, 16, 32)))
     with pytest.raises(ConfigError, match="num_convs=1"):
         build_backbone(dict(STDC1, num_convs=1))
+    with pytest.raises(ConfigError, match=r"multiples of 2\*\*\(num_convs - 1\) = 8"):
+        build_backbone(dict(STDC1, channels=(4, 8, 20, 32, 64)))
     with pytest.raises(ConfigError, match=r"last_in_channels=\(32, 64\).*\(64, 32\)"):
         build_backbone(dict(CONTEXT, last_in_channels=(32, 64)))
     with pytest.raises(ConfigError, match=r"ffm_cfg.in_channels=48.*16 \+ 8 = 24"):
