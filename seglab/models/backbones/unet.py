@@ -19,14 +19,9 @@ from torch import nn
 from ...errors import ConfigError
 from ...registry import MODELS
 from ..layers import ConvModule, Upsample, build_activation_layer, build_norm_layer, initialize
-from ..layers.weight_init import InitCfg
+from ..layers.weight_init import CONV_NORM_INIT, InitCfg
 from .base import BaseBackbone, OutputShapes, shape_specs
 from .resnet_blocks import _run
-
-# MMSeg's default UNet init (its init_cfg when neither pretrained nor init_cfg is given).
-DEFAULT_INIT = [dict(type="Kaiming", layer="Conv2d"),
-                dict(type="Constant", val=1, layer=["_BatchNorm", "GroupNorm"])]
-
 
 class BasicConvBlock(nn.Module):
     """``num_convs`` 3x3 ConvModules; only the first carries ``stride``, the others ``dilation``.
@@ -327,7 +322,7 @@ class UNet(BaseBackbone):
 
     def init_weights(self) -> None:
         """Apply ``init_cfg``; by default MMSeg's Kaiming convs and norm weights 1."""
-        initialize(self, self.init_cfg if self.init_cfg is not None else DEFAULT_INIT)
+        initialize(self, self.init_cfg if self.init_cfg is not None else CONV_NORM_INIT)
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """Args: x: (N, C, H, W). Returns: the deepest encoder map and the decoder maps."""

@@ -81,6 +81,12 @@ def bias_init_with_prob(prior_prob: float) -> float:
     return float(-math.log((1 - prior_prob) / prior_prob))
 
 
+# The default init_cfg of MMSeg's CNN backbones without pretrained weights (UNet, CGNet,
+# Fast-SCNN, BiSeNetV2, MobileNetV2...): Kaiming (fan_out) convs, norm weights 1 and biases 0.
+CONV_NORM_INIT = (dict(type="Kaiming", layer="Conv2d"),
+                  dict(type="Constant", val=1, layer=["_BatchNorm", "GroupNorm"]))
+
+
 def pyramid_transformer_init(model: nn.Module, norm_types: tuple = (nn.LayerNorm,)) -> None:
     """MMSeg's default init of the pyramid transformers (MiT, Twins).
 
