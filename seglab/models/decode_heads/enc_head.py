@@ -140,7 +140,7 @@ class EncHead(BaseDecodeHead, fixed_keys=("input_transform",)):
     def loss_names(self) -> List[str]:
         return super().loss_names + (["loss_se"] if self.use_se_loss else [])
 
-    def losses(self, seg_logit: Union[torch.Tensor, Sequence[torch.Tensor]],  # type: ignore[override]
+    def losses(self, seg_logit: Union[torch.Tensor, Sequence[torch.Tensor]],  # type: ignore
                seg_label: torch.Tensor) -> Dict[str, torch.Tensor]:
         """The base losses of the logits, then ``loss_se`` (with ``use_se_loss``)."""
         if not self.use_se_loss:

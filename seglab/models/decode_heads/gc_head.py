@@ -1,5 +1,8 @@
 """``GCHead``: a global context block between the two convs of an FCN head
-(`GCNet <https://arxiv.org/abs/1904.11492>`_); keys ``convs.{0,1}``, ``conv_cat``, ``gc_block.*``."""
+(`GCNet <https://arxiv.org/abs/1904.11492>`_).
+
+Keys: ``convs.{0,1}``, ``conv_cat``, ``gc_block.*``.
+"""
 from __future__ import annotations
 
 from typing import Sequence
