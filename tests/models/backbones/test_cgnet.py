@@ -73,6 +73,8 @@ def test_errors_name_the_keys():
 def test_class_weighted_ce_reductions_of_0x_and_1x(tmp_path):
     """cgnet.losses_0x_formula.json: MMSeg 0.x averages sum(w * nll) over all pixels (seglab's
     CrossEntropyLoss), 1.x over sum(w[label]); both from the same train-mode decode logits."""
+    if not ZOO.is_dir():
+        pytest.skip("MMSeg zoo fixtures not available")
     from test_mmseg_zoo import _eval_dropout_like, build_zoo_model
 
     formula = json.loads((ZOO / "cgnet.losses_0x_formula.json").read_text())
