@@ -79,6 +79,8 @@ def test_fcn_r50_d8_voc_state_dict_layout():
 # Heads without the base's 1x1 classifier: MMSeg's Segmenter head classifies by the product of
 # class embeddings and patch tokens and deletes conv_seg.
 NO_CONV_SEG = ("SegmenterMaskTransformerHead",)
+# PointRend's PointHead classifies points: a Conv1d fc_seg (num_classes, C, 1), no conv_seg.
+NO_CONV_SEG += ("PointHead",)
 
 
 def _heads(model_cfg) -> list:
@@ -107,6 +109,8 @@ def test_every_config_builds(path):
         key = f"{prefix}.conv_seg.weight"
         if head.type in NO_CONV_SEG:
             assert key not in state, key
+            if head.type == "PointHead":
+                assert state[f"{prefix}.fc_seg.weight"].shape[:1] == (head.num_classes,)
         else:
             assert tuple(state[key].shape) == (head.num_classes, head.channels, 1, 1), key
     if cfg.model.backbone.type in ("ResNetV1c", "ResNetV1d"):  # the deep-stem ResNets
