@@ -267,3 +267,12 @@ HEAD_CALLS: Dict[str, dict] = {
 }
 HEAD_CALLS["DAHead"] = dict(acc_keys=["pam_cam.acc_seg", "pam.acc_seg", "cam.acc_seg"])
 
+# Attention heads (issue 12) on the stride-8 levels: NL/DNL in the fixture's embedded-gaussian
+# mode; ANN fuses level 2 (low) into level 3 (high) over pooled keys (1 + 4 positions);
+# ISA's 3x3 cells pad the 8x8 map to 9x9; EMA with 4 bases updates its buffer in training.
+TINY["NLHead"] = dict(in_channels=64, in_index=3, reduction=2, mode="embedded_gaussian")
+TINY["DNLHead"] = dict(in_channels=64, in_index=3, reduction=2, temperature=0.05)
+TINY["ANNHead"] = dict(in_channels=[32, 64], in_index=[2, 3], project_channels=4,
+                       key_pool_scales=(1, 2))
+TINY["ISAHead"] = dict(in_channels=64, in_index=3, isa_channels=4, down_factor=(3, 3))
+TINY["EMAHead"] = dict(in_channels=64, in_index=3, ema_channels=8, num_bases=4, num_stages=2)
