@@ -23,6 +23,7 @@ METHODS += ("icnet", "cgnet", "erfnet", "fastscnn", "fastfcn")
 METHODS += ("convnext",)
 METHODS += ("unet", "point_rend")
 METHODS += ("mobilenet_v2", "mobilenet_v3", "resnest")
+METHODS += ("ccnet", "danet", "gcnet", "psanet", "apcnet", "dmnet", "encnet")
 ALL_CONFIGS = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "configs").rglob("*.py"))
 
 NORM = {"type": "SyncBN", "requires_grad": True}
