@@ -110,7 +110,8 @@ def test_lraspp_small_resolves_to_mmseg_values(scratch):
     cfg = _cfg(f"mobilenet_v3/lraspp_m-v3s-d8{'_scratch' if scratch else ''}"
                "_512x1024_320k_cityscapes.py")
     model = cfg.model.to_dict()
-    assert model.get("pretrained") == (None if scratch else "open-mmlab://contrib/mobilenet_v3_small")
+    small = "open-mmlab://contrib/mobilenet_v3_small"
+    assert model.get("pretrained") == (None if scratch else small)
     assert model["backbone"] == {"type": "MobileNetV3", "arch": "small", "out_indices": (0, 1, 12),
                                  "norm_cfg": SYNC_EPS}
     assert model["decode_head"] == {**LRASPP_LARGE["decode_head"], "in_channels": (16, 16, 576)}

@@ -3,7 +3,7 @@
 Seven stages of :class:`~seglab.models.layers.InvertedResidual` blocks after a 3x3 stride-2 stem
 (``conv1``); ``widen_factor`` scales every width through ``make_divisible(c * widen_factor, 8)``.
 Dilated variants set ``strides``/``dilations`` per stage (D8: ``strides=(1, 2, 2, 1, 1, 1, 1)``,
-``dilations=(1, 1, 1, 2, 2, 4, 4)``); a stage's dilation applies to its first block only, as in MMSeg.
+``dilations=(1, 1, 1, 2, 2, 4, 4)``); a stage's dilation applies to its first block only (MMSeg).
 """
 from __future__ import annotations
 
@@ -25,8 +25,9 @@ MOBILENET_DEFAULT_INIT = [dict(type="Kaiming", layer="Conv2d"),
 
 def check_out_indices(owner: str, out_indices: Sequence[int], num_outputs: int,
                       frozen_stages: int) -> Tuple[int, ...]:
-    """``out_indices`` (ints in ``[0, num_outputs)``) as a tuple; ``frozen_stages`` in ``[-1, num_outputs)``."""
-    if not isinstance(out_indices, (list, tuple)) or not all(isinstance(i, int) for i in out_indices):
+    """``out_indices`` (ints in ``[0, num_outputs)``) as a tuple; checks ``frozen_stages`` too."""
+    if not isinstance(out_indices, (list, tuple)) or \
+            not all(isinstance(i, int) for i in out_indices):
         raise ConfigError(f"{owner} out_indices must be a tuple of ints, got {out_indices!r}")
     for index in out_indices:
         if not 0 <= index < num_outputs:
@@ -48,6 +49,8 @@ class MobileNetV2(BaseBackbone):
         dilations: dilation of the first block of each stage.
         out_indices: stages whose outputs are returned (in stage order).
         frozen_stages: ``conv1`` and stages ``layer1..layer{frozen_stages}`` are frozen; -1 none.
+            (MMSeg only stops ``conv1``'s gradients and leaves its BN updating statistics; here
+            ``conv1`` is frozen like the stages, eval mode included.)
         conv_cfg: conv type.
         norm_cfg: norm type.
         act_cfg: activation of the stem and of the expand/depthwise convs.
@@ -100,13 +103,14 @@ class MobileNetV2(BaseBackbone):
         self._freeze_stages()
 
     def output_shapes(self) -> OutputShapes:
-        """Stage i: ``make_divisible(c_i * widen_factor, 8)`` channels at ``2 * prod(strides[:i+1])``."""
+        """Stage i: the widened channels, stride ``2 * prod(strides[:i+1])``."""
         stride, strides = 2, []
         for s in self.strides:
             stride *= s
             strides.append(stride)
         selected = [i for i in range(len(self.layers)) if i in self.out_indices]
-        return shape_specs([self.stage_channels[i] for i in selected], [strides[i] for i in selected])
+        return shape_specs([self.stage_channels[i] for i in selected],
+                           [strides[i] for i in selected])
 
     def frozen_modules(self) -> List[nn.Module]:
         """``conv1`` and ``layer1..layer{frozen_stages}``."""

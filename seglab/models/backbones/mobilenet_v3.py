@@ -1,4 +1,4 @@
-"""``MobileNetV3`` (`paper <https://arxiv.org/abs/1905.02244>`_), MMSegmentation 0.x's dilated backbone.
+"""``MobileNetV3`` (`paper <https://arxiv.org/abs/1905.02244>`_): MMSegmentation 0.x's dilated one.
 
 ``layer0`` (3x3 stride-2 stem, HSwish), one :class:`~seglab.models.layers.InvertedResidualV3` per
 row of the arch table (``layer1..``), and a final 1x1 conv (576 / 960 channels). As in MMSeg the
@@ -24,6 +24,11 @@ from .mobilenet_v2 import MOBILENET_DEFAULT_INIT, check_out_indices
 # first layer whose widths reduction_factor divides).
 _SEG_LAYOUT = {"small": (4, 9, 9), "large": (7, 13, 13)}
 _SE_GATE = (dict(type="ReLU"), dict(type="HSigmoid", bias=3.0, divisor=6.0))
+
+
+def _spatial_conv(layer: nn.Module) -> nn.Conv2d:
+    """The conv of a layer that strides / dilates: a block's depthwise conv, or the layer's conv."""
+    return layer.depthwise_conv.conv if isinstance(layer, InvertedResidualV3) else layer.conv
 
 
 @MODELS.register_module()
@@ -127,8 +132,7 @@ class MobileNetV3(BaseBackbone):
         getattr(self, f"layer{dilate2_from}").depthwise_conv.conv.stride = (1, 1)
         getattr(self, f"layer{dilate4_from}").depthwise_conv.conv.stride = (1, 1)
         for i in range(dilate2_from, last + 1):
-            layer = getattr(self, names[i])
-            conv = layer.depthwise_conv.conv if isinstance(layer, InvertedResidualV3) else layer.conv
+            conv = _spatial_conv(getattr(self, names[i]))
             dilation = 2 if i < dilate4_from else 4
             conv.dilation = (dilation, dilation)
             if not isinstance(conv, Conv2dAdaptivePadding):  # it pads for the dilation itself
@@ -137,15 +141,14 @@ class MobileNetV3(BaseBackbone):
         return names
 
     def output_shapes(self) -> OutputShapes:
-        """Widths from the arch table; stride 2 after the stem, x2 per block still strided (to 8)."""
+        """Widths from the arch table; stride 2 after the stem, x2 per strided block (up to 8)."""
         strides, stride = [], 1
         for name in self.layers:
-            layer = getattr(self, name)
-            conv = layer.depthwise_conv.conv if isinstance(layer, InvertedResidualV3) else layer.conv
-            stride *= conv.stride[0]
+            stride *= _spatial_conv(getattr(self, name)).stride[0]
             strides.append(stride)
         selected = [i for i in range(len(self.layers)) if i in self.out_indices]
-        return shape_specs([self.layer_channels[i] for i in selected], [strides[i] for i in selected])
+        return shape_specs([self.layer_channels[i] for i in selected],
+                           [strides[i] for i in selected])
 
     def frozen_modules(self) -> List[nn.Module]:
         """Layers ``layer0..layer{frozen_stages}``."""

@@ -1,9 +1,9 @@
-"""``ResNeSt`` (`Split-Attention Networks <https://arxiv.org/abs/2004.08955>`_), MMSeg 0.x's backbone.
+"""``ResNeSt`` (`Split-Attention Networks <https://arxiv.org/abs/2004.08955>`_), as MMSeg 0.x's.
 
 A :class:`ResNetV1d` (deep stem, average-pool downsample branches) whose Bottleneck 3x3 conv is a
 :class:`SplitAttentionConv2d`: ``radix`` parallel grouped convs (one conv of ``groups * radix``
 groups, ``conv2.conv``, normalised by ``conv2.bn0``), fused by attention weights computed from
-their pooled sum (``conv2.fc1`` -> ``conv2.bn1`` -> ReLU -> ``conv2.fc2`` -> softmax over the radix).
+their pooled sum (``conv2.fc1`` -> ``conv2.bn1`` -> ReLU -> ``conv2.fc2`` -> softmax over radix).
 With ``avg_down_stride`` the block's stride moves from the conv to a 3x3 average pool after it
 (``avd_layer``).
 """
@@ -70,10 +70,11 @@ class SplitAttentionConv2d(nn.Module):
                  norm_cfg: Mapping = dict(type="BN"), dcn: Optional[Mapping] = None):
         super().__init__()
         if dcn is not None:
-            raise ConfigError("ResNeSt: dcn needs compiled ops that seglab does not have; set dcn=None.")
+            raise ConfigError("ResNeSt: dcn needs compiled ops that seglab does not have; set "
+                              "dcn=None.")
         if radix < 1 or reduction_factor < 1:
-            raise ConfigError(f"ResNeSt radix and reduction_factor must be >= 1, got radix={radix}, "
-                              f"reduction_factor={reduction_factor}")
+            raise ConfigError(f"ResNeSt radix and reduction_factor must be >= 1, got "
+                              f"radix={radix}, reduction_factor={reduction_factor}")
         inter_channels = max(in_channels * radix // reduction_factor, 32)
         self.radix, self.groups, self.channels = radix, groups, channels
         self.conv = build_conv_layer(conv_cfg, in_channels, channels * radix, kernel_size,

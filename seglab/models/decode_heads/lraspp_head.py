@@ -3,7 +3,8 @@
 The deepest level goes through a 1x1 conv (``aspp_conv``) gated by a sigmoid of its average-pooled
 self (``image_pool``: ``AvgPool2d(49, stride=(16, 20))`` then a 1x1 conv, the TF model's pooling
 for 512x1024 crops), then a 1x1 ``conv_up_input``; each shallower level, coarse to fine, is
-projected (``convs.conv{i}``), concatenated with the upsampled map and fused (``conv_ups.conv_up{i}``).
+projected (``convs.conv{i}``), concatenated with the upsampled map and fused
+(``conv_ups.conv_up{i}``).
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``SELayer``: squeeze-and-excitation channel gating (`SENet <https://arxiv.org/abs/1709.01507>`_)."""
+"""``SELayer``: squeeze-and-excitation gating (`SENet <https://arxiv.org/abs/1709.01507>`_)."""
 from __future__ import annotations
 
 from typing import Mapping, Optional, Sequence, Union
@@ -14,7 +14,7 @@ ActCfgs = Union[Mapping, Sequence[Mapping]]
 
 
 class SELayer(nn.Module):
-    """Global average pool -> 1x1 conv -> act -> 1x1 conv -> gate, as ``mmseg.models.utils.SELayer``.
+    """Global average pool -> 1x1 conv -> act -> 1x1 conv -> gate (``mmseg.models.utils.SELayer``).
 
     The squeezed width is ``make_divisible(channels // ratio, 8)``. Submodules ``conv1`` and
     ``conv2`` are ConvModules without norm (so with a bias): ``se.conv1.conv.weight``.

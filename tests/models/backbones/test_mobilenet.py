@@ -47,7 +47,8 @@ def test_v2_d8_and_default_strides_declared_and_real(size):
             (c, -(-size // s), -(-size // s)) for c, s in model.output_shapes()]
     assert default.out_channels == (8, 16, 80)  # stage order, whatever out_indices' order
     # a stage's dilation goes to its first block only (MMSeg)
-    assert d8.layer6[0].conv[1].conv.dilation == (4, 4) and d8.layer6[1].conv[1].conv.dilation == (1, 1)
+    assert d8.layer6[0].conv[1].conv.dilation == (4, 4)
+    assert d8.layer6[1].conv[1].conv.dilation == (1, 1)
     assert d8.layer6[0].conv[1].conv.padding == (4, 4)
 
 

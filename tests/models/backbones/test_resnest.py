@@ -23,7 +23,8 @@ def _count(module: nn.Module) -> int:
 
 def test_parameter_counts_match_published_models():
     with torch.device("meta"):
-        assert _count(ResNeXt(depth=50, groups=32, base_width=4)) == PUBLISHED["resnext50_32x4d"] - FC
+        assert _count(ResNeXt(depth=50, groups=32, base_width=4)) == \
+            PUBLISHED["resnext50_32x4d"] - FC
         assert _count(ResNeXt(depth=101, groups=32, base_width=8)) == \
             PUBLISHED["resnext101_32x8d"] - FC
         assert _count(ResNeSt(depth=50, stem_channels=64)) == PUBLISHED["resnest50d"] - FC

@@ -1,4 +1,4 @@
-"""make_divisible, SELayer, InvertedResidual(V3) and Conv2dAdaptivePadding against hand computations."""
+"""make_divisible, SELayer, InvertedResidual(V3), Conv2dAdaptivePadding by hand computation."""
 import pytest
 import torch
 import torch.nn.functional as F
