@@ -15,13 +15,8 @@ from torch import nn
 from ...errors import ConfigError
 from ...registry import MODELS
 from ..layers import ConvModule, InvertedResidual, initialize, make_divisible
-from ..layers.weight_init import InitCfg
+from ..layers.weight_init import CONV_NORM_INIT, InitCfg
 from .base import BaseBackbone, OutputShapes, shape_specs
-
-# MMSeg's default init of its MobileNets when neither pretrained nor init_cfg is given.
-MOBILENET_DEFAULT_INIT = [dict(type="Kaiming", layer="Conv2d"),
-                          dict(type="Constant", val=1, layer=["_BatchNorm", "GroupNorm"])]
-
 
 def check_out_indices(owner: str, out_indices: Sequence[int], num_outputs: int,
                       frozen_stages: int) -> Tuple[int, ...]:
@@ -118,7 +113,7 @@ class MobileNetV2(BaseBackbone):
 
     def init_weights(self) -> None:
         """Load ``pretrained`` / apply ``init_cfg``; by default Kaiming convs and unit norms."""
-        initialize(self, self.init_cfg if self.init_cfg is not None else MOBILENET_DEFAULT_INIT)
+        initialize(self, self.init_cfg if self.init_cfg is not None else CONV_NORM_INIT)
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """Args: x: (N, 3, H, W). Returns: the outputs of the stages in ``out_indices``.

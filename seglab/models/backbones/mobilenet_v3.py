@@ -16,9 +16,9 @@ from torch import nn
 from ...errors import ConfigError
 from ...registry import MODELS
 from ..layers import Conv2dAdaptivePadding, ConvModule, InvertedResidualV3, initialize
-from ..layers.weight_init import InitCfg
+from ..layers.weight_init import CONV_NORM_INIT, InitCfg
 from .base import BaseBackbone, OutputShapes, shape_specs
-from .mobilenet_v2 import MOBILENET_DEFAULT_INIT, check_out_indices
+from .mobilenet_v2 import check_out_indices
 
 # Where each arch stops striding: (first layer of dilation 2, first layer of dilation 4,
 # first layer whose widths reduction_factor divides).
@@ -156,7 +156,7 @@ class MobileNetV3(BaseBackbone):
 
     def init_weights(self) -> None:
         """Load ``pretrained`` / apply ``init_cfg``; by default Kaiming convs and unit norms."""
-        initialize(self, self.init_cfg if self.init_cfg is not None else MOBILENET_DEFAULT_INIT)
+        initialize(self, self.init_cfg if self.init_cfg is not None else CONV_NORM_INIT)
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """Args: x: (N, 3, H, W). Returns: the outputs of the layers in ``out_indices``."""
