@@ -60,6 +60,24 @@ class ACM(nn.Module):
         return self.fusion_conv(out) if self.fusion else out
 
 
+def check_scales(head: str, key: str, values) -> tuple:
+    """``values`` as a tuple, or a ConfigError naming ``head.key`` unless a non-empty list."""
+    if not isinstance(values, (list, tuple)) or not values:
+        raise ConfigError(f"{head} {key}={values!r} must be a non-empty list or tuple of ints.")
+    return tuple(values)
+
+
+def branch_bottleneck(head: BaseDecodeHead, branches: nn.ModuleList) -> ConvModule:
+    """The 3x3 ``bottleneck`` over [input, one ``channels`` map per branch] (APC, DM heads)."""
+    return ConvModule(head.in_channels + len(branches) * head.channels, head.channels, 3,
+                      padding=1, **head.conv_args)
+
+
+def concat_branches(x: torch.Tensor, branches: nn.ModuleList) -> torch.Tensor:
+    """The input and every branch's output on it, concatenated over channels."""
+    return torch.cat([x, *(branch(x) for branch in branches)], dim=1)
+
+
 @MODELS.register_module()
 class APCHead(BaseDecodeHead):
     """One :class:`ACM` per pool scale, concatenated with the input, fused by a 3x3
@@ -76,17 +94,13 @@ class APCHead(BaseDecodeHead):
 
     def __init__(self, pool_scales: Sequence[int] = (1, 2, 3, 6), fusion: bool = True,
                  **kwargs):
-        if not isinstance(pool_scales, (list, tuple)) or not pool_scales:
-            raise ConfigError(f"APCHead pool_scales={pool_scales!r} must be a non-empty list or "
-                              f"tuple of ints.")
+        pool_scales = check_scales("APCHead", "pool_scales", pool_scales)
         super().__init__(**kwargs)
-        self.pool_scales, self.fusion = tuple(pool_scales), fusion
+        self.pool_scales, self.fusion = pool_scales, fusion
         self.acm_modules = nn.ModuleList(
             ACM(scale, fusion, self.in_channels, self.channels, **self.conv_args)
-            for scale in self.pool_scales)
-        self.bottleneck = ConvModule(self.in_channels + len(self.pool_scales) * self.channels,
-                                     self.channels, 3, padding=1, **self.conv_args)
+            for scale in pool_scales)
+        self.bottleneck = branch_bottleneck(self, self.acm_modules)
 
     def _forward_feature(self, inputs: Inputs) -> torch.Tensor:
-        x = self._transform_inputs(inputs)
-        return self.bottleneck(torch.cat([x, *(acm(x) for acm in self.acm_modules)], dim=1))
+        return self.bottleneck(concat_branches(self._transform_inputs(inputs), self.acm_modules))

@@ -8,9 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...errors import ConfigError
 from ...registry import MODELS
 from ..layers import ConvModule, build_activation_layer, build_norm_layer
+from .apc_head import branch_bottleneck, check_scales, concat_branches
 from .decode_head import BaseDecodeHead, Inputs
 
 
@@ -78,17 +78,13 @@ class DMHead(BaseDecodeHead):
 
     def __init__(self, filter_sizes: Sequence[int] = (1, 3, 5, 7), fusion: bool = False,
                  **kwargs):
-        if not isinstance(filter_sizes, (list, tuple)) or not filter_sizes:
-            raise ConfigError(f"DMHead filter_sizes={filter_sizes!r} must be a non-empty list or "
-                              f"tuple of ints.")
+        filter_sizes = check_scales("DMHead", "filter_sizes", filter_sizes)
         super().__init__(**kwargs)
-        self.filter_sizes, self.fusion = tuple(filter_sizes), fusion
+        self.filter_sizes, self.fusion = filter_sizes, fusion
         self.dcm_modules = nn.ModuleList(
             DCM(size, fusion, self.in_channels, self.channels, **self.conv_args)
-            for size in self.filter_sizes)
-        self.bottleneck = ConvModule(self.in_channels + len(self.filter_sizes) * self.channels,
-                                     self.channels, 3, padding=1, **self.conv_args)
+            for size in filter_sizes)
+        self.bottleneck = branch_bottleneck(self, self.dcm_modules)
 
     def _forward_feature(self, inputs: Inputs) -> torch.Tensor:
-        x = self._transform_inputs(inputs)
-        return self.bottleneck(torch.cat([x, *(dcm(x) for dcm in self.dcm_modules)], dim=1))
+        return self.bottleneck(concat_branches(self._transform_inputs(inputs), self.dcm_modules))

@@ -257,3 +257,11 @@ def test_enc_head_norms_and_errors():
         _enc(norm_cfg=None)
     with pytest.raises(RegistryError, match="unexpected key\\(s\\) 'input_transform'"):
         _enc(input_transform="resize_concat")
+
+
+@pytest.mark.parametrize("type_,kwargs,match", [
+    ("APCHead", dict(pool_scales=()), r"APCHead pool_scales=\(\) must be a non-empty list"),
+    ("DMHead", dict(filter_sizes=3), "DMHead filter_sizes=3 must be a non-empty list")])
+def test_scale_lists_are_checked(type_, kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        _head(type_, **kwargs)
