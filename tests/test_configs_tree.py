@@ -24,6 +24,7 @@ METHODS += ("convnext",)
 METHODS += ("unet", "point_rend")
 METHODS += ("mobilenet_v2", "mobilenet_v3", "resnest")
 METHODS += ("ccnet", "danet", "gcnet", "psanet", "apcnet", "dmnet", "encnet")
+METHODS += ("nonlocal_net", "dnlnet", "ann", "isanet", "emanet")
 ALL_CONFIGS = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "configs").rglob("*.py"))
 
 NORM = {"type": "SyncBN", "requires_grad": True}

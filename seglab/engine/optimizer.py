@@ -66,6 +66,13 @@ class DefaultOptimizerConstructor:
         if not isinstance(custom, Mapping):
             raise ConfigError(f"optimizer.paramwise_cfg.custom_keys must be a dict, got {custom!r}")
         for key, rule in custom.items():
+            if isinstance(rule, Mapping) and "wd_mult" in rule:
+                # MMSeg 0.x's dnl_r50-d8_769x769_80k_cityscapes.py sets it; mmcv reads only
+                # lr_mult / decay_mult, so it has never had an effect there either.
+                warnings.warn(f"optimizer.paramwise_cfg.custom_keys['{key}'] has 'wd_mult', which "
+                              f"mmcv ignores (it reads 'decay_mult'); ignored here too, so these "
+                              f"parameters keep the weight decay. Use decay_mult to change it.")
+                rule = {k: v for k, v in rule.items() if k != "wd_mult"}
             if not isinstance(rule, Mapping) or set(rule) - {"lr_mult", "decay_mult"}:
                 raise ConfigError(f"optimizer.paramwise_cfg.custom_keys['{key}'] = {rule!r}: expected "
                                   f"a dict with lr_mult and/or decay_mult.")
