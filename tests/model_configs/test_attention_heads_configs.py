@@ -41,6 +41,7 @@ HEADS = {
                "dropout_ratio": 0.1},
 }
 SGD = {"type": "SGD", "lr": 0.01, "momentum": 0.9, "weight_decay": 0.0005}
+SCHEDULE_KEYS = ("lr_config", "runner", "checkpoint_config", "evaluation")
 NO_THETA_PHI_DECAY = {"custom_keys": {"theta": {"wd_mult": 0.0}, "phi": {"wd_mult": 0.0}}}
 
 
@@ -87,12 +88,12 @@ def test_every_file_resolves_to_mmsegs_values(family, name):
     dnl_769_80k = prefix == "dnl" and align and iters == 80000
     assert cfg.optimizer.to_dict() == (
         {**SGD, "paramwise_cfg": NO_THETA_PHI_DECAY} if dnl_769_80k else SGD)
-    assert cfg.lr_config.to_dict() == {"policy": "poly", "power": 0.9, "min_lr": 1e-4,
-                                       "by_epoch": False}
-    assert cfg.runner.to_dict() == {"type": "IterBasedRunner", "max_iters": iters}
-    assert cfg.checkpoint_config.to_dict() == {"by_epoch": False, "interval": iters // 10}
-    assert cfg.evaluation.to_dict() == {"interval": iters // 10, "metric": "mIoU",
-                                        "pre_eval": True}
+    schedule = {key: cfg[key].to_dict() for key in SCHEDULE_KEYS}
+    assert schedule == dict(  # _base_/schedules/schedule_{20,40,80,160}k.py
+        lr_config={"policy": "poly", "power": 0.9, "min_lr": 1e-4, "by_epoch": False},
+        runner={"type": "IterBasedRunner", "max_iters": iters},
+        checkpoint_config={"by_epoch": False, "interval": iters // 10},
+        evaluation={"interval": iters // 10, "metric": "mIoU", "pre_eval": True})
 
 
 def _meta_model(cfg):

@@ -66,15 +66,29 @@ class SelfAttentionBlock(_SelfAttentionBlock):
         self.query_scale = query_scale
 
 
-def _stages(in_channels: int, high_in_channels: int, channels: int, out_channels: int,
-            share_key_query: bool, query_scales: Sequence[int], key_pool_scales: Sequence[int],
-            conv_args: Mapping) -> nn.ModuleList:
-    return nn.ModuleList(
-        SelfAttentionBlock(in_channels, high_in_channels, channels, out_channels, share_key_query,
-                           scale, key_pool_scales, **conv_args) for scale in query_scales)
+class _PyramidAttention(nn.Module):
+    """Attention stages (one per query scale, contexts summed) whose keys and values are
+    pyramid-pooled, then a 1x1 ``bottleneck`` over [context, query features]."""
+
+    def __init__(self, key_channels: int, query_channels: int, channels: int, out_channels: int,
+                 share_key_query: bool, query_scales: Sequence[int],
+                 key_pool_scales: Sequence[int], bottleneck_act: Optional[Mapping],
+                 conv_cfg: Optional[Mapping], norm_cfg: Optional[Mapping],
+                 act_cfg: Optional[Mapping]):
+        super().__init__()
+        self.stages = nn.ModuleList(
+            SelfAttentionBlock(key_channels, query_channels, channels, out_channels,
+                               share_key_query, scale, key_pool_scales, conv_cfg, norm_cfg,
+                               act_cfg) for scale in query_scales)
+        self.bottleneck = ConvModule(out_channels + query_channels, out_channels, 1,
+                                     conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=bottleneck_act)
+
+    def attend(self, query_feats: torch.Tensor, key_feats: torch.Tensor) -> torch.Tensor:
+        context = sum(stage(query_feats, key_feats) for stage in self.stages)
+        return self.bottleneck(torch.cat([context, query_feats], dim=1))
 
 
-class AFNB(nn.Module):
+class AFNB(_PyramidAttention):
     """Asymmetric fusion non-local block: high-level queries attend to pooled low-level keys;
     the summed contexts and the high-level features are fused by a 1x1 ``bottleneck`` (no act).
 
@@ -87,21 +101,19 @@ class AFNB(nn.Module):
                  out_channels: int, query_scales: Sequence[int], key_pool_scales: Sequence[int],
                  conv_cfg: Optional[Mapping], norm_cfg: Optional[Mapping],
                  act_cfg: Optional[Mapping]):
-        super().__init__()
-        self.stages = _stages(low_in_channels, high_in_channels, channels, out_channels, False,
-                              query_scales, key_pool_scales,
-                              dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg))
-        self.bottleneck = ConvModule(out_channels + high_in_channels, out_channels, 1,
-                                     conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=None)
+        super().__init__(low_in_channels, high_in_channels, channels, out_channels, False,
+                         query_scales, key_pool_scales, None, conv_cfg, norm_cfg, act_cfg)
 
     def forward(self, low_feats: torch.Tensor, high_feats: torch.Tensor) -> torch.Tensor:
-        context = sum(stage(high_feats, low_feats) for stage in self.stages)
-        return self.bottleneck(torch.cat([context, high_feats], dim=1))
+        return self.attend(high_feats, low_feats)
 
 
-class APNB(nn.Module):
+class APNB(_PyramidAttention):
     """Asymmetric pyramid non-local block: self-attention with shared key/query projections
     over pooled keys; contexts and input fused by a 1x1 ``bottleneck`` (with act).
+
+    MMSeg sizes the bottleneck input as ``2 * in_channels``, i.e. ``out_channels ==
+    in_channels`` (as ANNHead builds it).
 
     Shape:
         (N, in_channels, H, W) -> (N, out_channels, H, W).
@@ -111,16 +123,15 @@ class APNB(nn.Module):
                  query_scales: Sequence[int], key_pool_scales: Sequence[int],
                  conv_cfg: Optional[Mapping], norm_cfg: Optional[Mapping],
                  act_cfg: Optional[Mapping]):
-        super().__init__()
-        self.stages = _stages(in_channels, in_channels, channels, out_channels, True,
-                              query_scales, key_pool_scales,
-                              dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg))
-        self.bottleneck = ConvModule(2 * in_channels, out_channels, 1, conv_cfg=conv_cfg,
-                                     norm_cfg=norm_cfg, act_cfg=act_cfg)
+        if out_channels != in_channels:
+            raise ConfigError(f"APNB concatenates its context ({out_channels} channels) with its "
+                              f"input ({in_channels}) into a 2 * in_channels bottleneck, as "
+                              f"MMSeg: out_channels must equal in_channels.")
+        super().__init__(in_channels, in_channels, channels, out_channels, True, query_scales,
+                         key_pool_scales, act_cfg, conv_cfg, norm_cfg, act_cfg)
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
-        context = sum(stage(feats, feats) for stage in self.stages)
-        return self.bottleneck(torch.cat([context, feats], dim=1))
+        return self.attend(feats, feats)
 
 
 @MODELS.register_module()
