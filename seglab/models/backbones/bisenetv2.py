@@ -21,7 +21,7 @@ from ...errors import ConfigError
 from ...registry import MODELS
 from ..layers import (ConvModule, DepthwiseSeparableConvModule, build_activation_layer,
                       build_norm_layer, initialize, resize)
-from ..layers.weight_init import InitCfg
+from ..layers.weight_init import CONV_NORM_INIT, InitCfg
 from .base import BaseBackbone, OutputShapes, shape_specs
 from .bisenetv1 import BN, RELU, _where, check_out_indices, select_outputs
 
@@ -246,8 +246,7 @@ class BiSeNetV2(BaseBackbone):
                  act_cfg: Optional[Mapping] = RELU, pretrained: Optional[str] = None,
                  init_cfg: InitCfg = None):
         if init_cfg is None and pretrained is None:
-            init_cfg = [dict(type="Kaiming", layer="Conv2d"),
-                        dict(type="Constant", val=1, layer=["_BatchNorm", "GroupNorm"])]
+            init_cfg = [dict(cfg) for cfg in CONV_NORM_INIT]
         super().__init__(pretrained=pretrained, init_cfg=init_cfg)
         if detail_channels[-1] != bga_channels or semantic_channels[-1] != bga_channels:
             raise ConfigError(f"{_where()}BiSeNetV2 aggregates the last detail and semantic maps, "

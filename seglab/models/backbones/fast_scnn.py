@@ -26,12 +26,8 @@ from ...errors import ConfigError
 from ...registry import MODELS
 from ..decode_heads.psp_head import PPM
 from ..layers import ConvModule, DepthwiseSeparableConvModule, InvertedResidual, initialize, resize
-from ..layers.weight_init import InitCfg
+from ..layers.weight_init import CONV_NORM_INIT, InitCfg
 from .base import BaseBackbone, OutputShapes, shape_specs
-
-_DEFAULT_INIT = [dict(type="Kaiming", layer="Conv2d"),
-                 dict(type="Constant", val=1, layer=["_BatchNorm", "GroupNorm"])]
-
 
 class LearningToDownsample(nn.Module):
     """Conv then two depthwise separable convs, each with stride 2.
@@ -228,7 +224,7 @@ class FastSCNN(BaseBackbone):
 
     def init_weights(self) -> None:
         """Load ``pretrained`` / apply ``init_cfg``; by default MMSeg's Fast-SCNN init."""
-        initialize(self, self.init_cfg if self.init_cfg is not None else _DEFAULT_INIT)
+        initialize(self, self.init_cfg if self.init_cfg is not None else CONV_NORM_INIT)
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """Args: x: (N, C, H, W). Returns: the maps selected by ``out_indices``."""
