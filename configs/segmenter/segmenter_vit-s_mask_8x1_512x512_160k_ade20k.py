@@ -24,8 +24,7 @@ model = dict(
         embed_dims=384,
         dropout_ratio=0.0,
         loss_decode=dict(
-            type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
-    ))
+            type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)))
 
 optimizer = dict(lr=0.001, weight_decay=0.0)
 

@@ -1,5 +1,5 @@
 _base_ = [
-    './upernet_swin_tiny_patch4_window7_512x512_160k_ade20k_'
+    'upernet_swin_tiny_patch4_window7_512x512_160k_ade20k_'
     'pretrain_224x224_1K.py'
 ]
 checkpoint_file = 'https://download.openmmlab.com/mmsegmentation/v0.5/pretrain/swin/swin_base_patch4_window12_384_20220317-55b0104a.pth'  # noqa

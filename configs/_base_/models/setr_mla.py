@@ -89,7 +89,7 @@ model = dict(
             num_classes=19,
             align_corners=False,
             loss_decode=dict(
-                type='CrossEntropyLoss', use_sigmoid=False, loss_weight=0.4))
+                type='CrossEntropyLoss', use_sigmoid=False, loss_weight=0.4)),
     ],
     train_cfg=dict(),
     test_cfg=dict(mode='whole'))

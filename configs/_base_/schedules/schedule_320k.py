@@ -6,4 +6,4 @@ lr_config = dict(policy='poly', power=0.9, min_lr=1e-4, by_epoch=False)
 # runtime settings
 runner = dict(type='IterBasedRunner', max_iters=320000)
 checkpoint_config = dict(by_epoch=False, interval=32000)
-evaluation = dict(interval=32000, metric='mIoU', pre_eval=True)
+evaluation = dict(interval=32000, metric='mIoU')

@@ -1,6 +1,8 @@
-"""configs/segformer (MMSegmentation v0.30.0's files) resolve to MMSeg's values and build.
+"""configs/segformer (MMSegmentation v0.30.0's files) resolve to MMSeg's values.
 
-The expected values are written out by hand from MMSegmentation 0.x's config files.
+The expected values are written out by hand from MMSegmentation v0.30.0's config files
+(configs/segformer/*.py and configs/_base_/models/segformer_mit-b0.py). Every config is built on
+the meta device by tests/model_configs/test_configs_build.py; here the MiT-specific shapes.
 """
 import warnings
 from pathlib import Path
@@ -11,7 +13,7 @@ import torch
 from seglab.config import Config
 from seglab.models import build_segmentor
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SEGFORMER = sorted((ROOT / "configs/segformer").glob("*.py"))
 URL = "https://download.openmmlab.com/mmsegmentation/v0.5/pretrain/segformer/"
 CKPT = {"b0": "mit_b0_20220624-7e0fe6dd.pth", "b1": "mit_b1_20220624-02e5a6a1.pth",

@@ -1,5 +1,10 @@
-"""MMSegmentation v0.30.0's configs/segmenter/*.py and configs/dpt/*.py build (on the meta device)
-into Segmenter (ViT-T/S/B/L + mask transformer, ViT-S + linear) and DPT (ViT-B/16 pairs)."""
+"""configs/segmenter and configs/dpt (MMSegmentation v0.30.0's files) resolve to MMSeg's values.
+
+The expected values are written out by hand from MMSegmentation v0.30.0's config files
+(configs/{segmenter,dpt}/*.py and configs/_base_/models/{segmenter_vit-b16_mask,dpt_vit-b16}.py).
+Every config is built on the meta device by tests/model_configs/test_configs_build.py; here what
+the built Segmenter (ViT-T/S/B/L + mask transformer, ViT-S + linear) and DPT models hold.
+"""
 from pathlib import Path
 
 import pytest
@@ -9,7 +14,7 @@ from seglab.config import Config
 from seglab.models import build_segmentor
 from seglab.models.decode_heads import DPTHead, FCNHead, SegmenterMaskTransformerHead
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SEGMENTER = sorted(p.name for p in (ROOT / "configs/segmenter").glob("*.py"))
 SEG_URL = "https://download.openmmlab.com/mmsegmentation/v0.5/pretrain/segmenter/"
 # name part -> (embed_dims, layers, heads, img_size, checkpoint file)
@@ -21,7 +26,7 @@ VARIANTS = {
 }
 
 
-def test_the_v0_30_configs_are_all_there():
+def test_the_v0_30_0_files_are_all_there():
     assert SEGMENTER == [
         "segmenter_vit-b_mask_8x1_512x512_160k_ade20k.py",
         "segmenter_vit-l_mask_8x1_640x640_160k_ade20k.py",
@@ -33,7 +38,7 @@ def test_the_v0_30_configs_are_all_there():
 
 
 @pytest.mark.parametrize("name", SEGMENTER)
-def test_segmenter_config_builds(name):
+def test_segmenter_config_resolves_and_builds_to_mmseg_values(name):
     cfg = Config.fromfile(ROOT / "configs/segmenter" / name)
     with torch.device("meta"):
         model = build_segmentor(cfg.model)
@@ -58,10 +63,13 @@ def test_segmenter_config_builds(name):
     assert cfg.optimizer.lr == 0.001 and cfg.optimizer.weight_decay == 0.0
     assert cfg.data.samples_per_gpu == 1 and cfg.crop_size == (size, size)
     assert cfg.img_norm_cfg.mean == [127.5, 127.5, 127.5]
-    assert cfg.train_pipeline[2].img_scale == (2048, size)
+    # ViT-L: ADE20K at 640 (_base_/datasets/ade20k_640x640.py), images resized to (2560, 640)
+    assert cfg.train_pipeline[2].img_scale == (4 * size, size)
+    assert cfg.data.test.pipeline[1].img_scale == (4 * size, size)
+    assert cfg.data.train.pipeline == cfg.train_pipeline
 
 
-def test_dpt_config_builds():
+def test_dpt_config_resolves_and_builds_to_mmseg_values():
     cfg = Config.fromfile(ROOT / "configs/dpt/dpt_vit-b16_512x512_160k_ade20k.py")
     with torch.device("meta"):
         model = build_segmentor(cfg.model)
