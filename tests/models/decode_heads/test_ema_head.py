@@ -2,12 +2,13 @@
 columns, in the state_dict), its moving-average update in training only (equal to MMSeg's
 updated buffer of the emanet fixture), and exact resume of the bases from a checkpoint."""
 import math
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 import torch
-import torch.nn.functional as F
+import torch.distributed as dist
 
 from seglab.checkpoint import load_checkpoint, save_checkpoint
 from seglab.config import Config
@@ -15,6 +16,7 @@ from seglab.errors import ConfigError
 from seglab.models import build_head, build_segmentor
 from seglab.models.decode_heads import EMAModule
 from shared_data import SHARED
+from spawn_ranks import spawn_ranks
 
 BN = dict(type="BN", requires_grad=True)
 ZOO = Path(f"{SHARED}/data/mmseg-zoo")
@@ -154,6 +156,34 @@ def test_bases_are_saved_and_resumed_exactly(tmp_path):
     _train_step(model, optimizer, 2)
     _train_step(resumed, resumed_opt, 2)
     assert torch.equal(resumed.decode_head.ema_module.bases, model.decode_head.ema_module.bases)
+
+
+def _ema_batch():
+    torch.manual_seed(5)
+    module = EMAModule(channels=6, num_bases=4, num_stages=2, momentum=0.1)
+    return module, torch.randn(4, 6, 3, 3)
+
+
+def _ema_rank(rank, world_size, init_file, out_dir):
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank,
+                            world_size=world_size)
+    try:
+        module, x = _ema_batch()
+        module.train()(x[rank * 2:rank * 2 + 2])  # two images per rank
+        torch.save(module.bases, os.path.join(out_dir, f"rank{rank}.pt"))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_distributed_update_averages_the_bases_over_the_ranks(tmp_path):
+    """2 ranks x 2 images update the bases as one process with the 4 images (MMSeg's
+    reduce_mean), so every rank keeps the same buffer."""
+    spawn_ranks(_ema_rank, (str(tmp_path),))
+    module, x = _ema_batch()
+    module.train()(x)
+    for rank in range(2):
+        bases = torch.load(tmp_path / f"rank{rank}.pt", weights_only=True)
+        torch.testing.assert_close(bases, module.bases, atol=1e-6, rtol=0)
 
 
 def test_ema_errors():
