@@ -1,5 +1,6 @@
 """``NLHead``: a non-local block between the two convs of an FCN head (`Non-local Neural
-Networks <https://arxiv.org/abs/1711.07971>`_); keys ``convs.{0,1}``, ``conv_cat``, ``nl_block.*``."""
+Networks <https://arxiv.org/abs/1711.07971>`_); keys ``convs.{0,1}``, ``conv_cat``,
+``nl_block.*``."""
 from __future__ import annotations
 
 import torch
