@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ...errors import ConfigError
 from ...registry import MODELS
 from ..layers.non_local import NonLocal2d
 from .cc_head import fcn_with_context
@@ -31,6 +32,10 @@ class DisentangledNonLocal2d(NonLocal2d):
 
     def __init__(self, *args, temperature: float, **kwargs):
         super().__init__(*args, **kwargs)
+        if self.sub_sample:
+            raise ConfigError("DisentangledNonLocal2d with sub_sample=True: the unary mask weighs "
+                              "every position but the values are 2x2 max-pooled (MMSeg's block "
+                              "fails there too); use sub_sample=False.")
         self.temperature = temperature
         self.conv_mask = nn.Conv2d(self.in_channels, 1, kernel_size=1)
 

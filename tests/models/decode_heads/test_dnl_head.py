@@ -3,7 +3,7 @@ unary term, against a computation written out from the paper's formula; keys; er
 import pytest
 import torch
 
-from seglab.errors import RegistryError
+from seglab.errors import ConfigError, RegistryError
 from seglab.models import build_head
 from seglab.models.decode_heads import DisentangledNonLocal2d
 
@@ -89,3 +89,5 @@ def test_dnl_head_keys_and_defaults():
     with pytest.raises(RegistryError, match=r"unexpected key\(s\) 'num_convs'"):
         build_head(dict(type="DNLHead", in_channels=12, channels=8, num_classes=3,
                         num_convs=2))
+    with pytest.raises(ConfigError, match="sub_sample=True"):
+        DisentangledNonLocal2d(8, temperature=0.05, sub_sample=True)
