@@ -54,6 +54,7 @@ IMPLEMENTED: List[str] = [
     # ResNetV1c-D8 + attention heads: NLHead / DNLHead (NonLocal2d), ANNHead (AFNB + APNB),
     # ISAHead (down_factor 4x4), EMAHead (bases buffer: see test_ema_head.py for the update)
     "nonlocal", "dnlnet", "ann", "isanet", "emanet",
+    "knet",  # IterativeDecodeHead: UPerHead kernels + 3 KernelUpdateHeads, losses per stage
 ]
 # Loss terms where MMSeg 0.x's arithmetic differs from the 1.x fixture (seglab follows 0.x): the
 # class-weighted CE of cgnet is sum(w * nll) / numel in 0.x, sum(w * nll) / sum(w) in 1.x; the

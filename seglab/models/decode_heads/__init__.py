@@ -64,3 +64,7 @@ from .nl_head import NLHead  # noqa: E402
 
 __all__ += ["NLHead", "DNLHead", "DisentangledNonLocal2d", "ANNHead", "AFNB", "APNB",
             "PPMConcat", "ISAHead", "EMAHead", "EMAModule"]
+
+from .knet_head import IterativeDecodeHead, KernelUpdateHead, KernelUpdator  # noqa: E402
+
+__all__ += ["IterativeDecodeHead", "KernelUpdateHead", "KernelUpdator"]
