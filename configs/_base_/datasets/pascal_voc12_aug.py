@@ -1,5 +1,5 @@
 _base_ = './pascal_voc12.py'
-# dataset settings: VOC2012 train plus the SBD augmented set (10582 images)
+# dataset settings
 data = dict(
     train=dict(
         ann_dir=['SegmentationClass', 'SegmentationClassAug'],
