@@ -88,6 +88,8 @@ def _heads(model_cfg) -> list:
     decode = model_cfg.decode_head
     if isinstance(decode, (list, tuple)):  # CascadeEncoderDecoder: decode_head.<stage>
         heads = [(f"decode_head.{i}", head) for i, head in enumerate(decode)]
+    elif decode.type == "IterativeDecodeHead":  # K-Net: the classifier is the kernel generator's
+        heads = [("decode_head.kernel_generate_head", decode.kernel_generate_head)]
     else:
         heads = [("decode_head", decode)]
     aux = model_cfg.get("auxiliary_head")

@@ -276,3 +276,18 @@ TINY["ANNHead"] = dict(in_channels=[32, 64], in_index=[2, 3], project_channels=4
                        key_pool_scales=(1, 2))
 TINY["ISAHead"] = dict(in_channels=64, in_index=3, isa_channels=4, down_factor=(3, 3))
 TINY["EMAHead"] = dict(in_channels=64, in_index=3, ema_channels=8, num_bases=4, num_stages=2)
+
+# K-Net (issue 12): a UPerHead over the four levels generates the kernels (its 8 channels), two
+# KernelUpdateHead stages refine them with updators reading 4-channel halves (like MMSeg's
+# 512 / 256) and a 1x1 feat_transform. A composite: it takes no HEAD_COMMON keys of its own.
+_KNET_STAGE = dict(type="KernelUpdateHead", num_classes=NUM_CLASSES, num_heads=2, num_mask_fcs=1,
+                   feedforward_channels=16, in_channels=8, out_channels=8,
+                   feat_transform_cfg=dict(conv_cfg=dict(type="Conv2d"), act_cfg=None),
+                   kernel_updator_cfg=dict(type="KernelUpdator", in_channels=4, feat_channels=4,
+                                           out_channels=4))
+TINY["IterativeDecodeHead"] = dict(
+    num_stages=2, kernel_update_head=[_KNET_STAGE, _KNET_STAGE],
+    kernel_generate_head=dict(type="UPerHead", in_channels=[8, 16, 32, 64], in_index=[0, 1, 2, 3],
+                              pool_scales=(1, 2), channels=8, num_classes=NUM_CLASSES, norm_cfg=BN))
+HEAD_CALLS["IterativeDecodeHead"] = dict(common=False,
+                                         acc_keys=[f"acc_seg.s{i}" for i in range(3)])
