@@ -8,6 +8,8 @@ gives an (N, embed_dims, H // patch_size, W // patch_size) map.
 
 The relative position tables are built for the ``img_size // patch_size`` grid, so the input
 must have ``img_size`` (MMSeg trains and tests BEiT on fixed crops, slide inference included).
+A pre-trained checkpoint for another (square) grid has its tables resized on loading, with
+MMSeg's numbers (:mod:`.beit_rel_pos`).
 
 state_dict keys equal MMSeg's: ``cls_token``, ``patch_embed.projection.weight``,
 ``layers.0.gamma_1``, ``layers.0.attn.q_bias``, ``layers.0.attn.relative_position_bias_table``,
@@ -28,6 +30,7 @@ from ..layers import PatchEmbed, build_norm_layer, initialize
 from ..layers.weight_init import InitCfg
 from .base import BaseBackbone, OutputShapes, ShapeSpec
 from .beit_layer import Bias, BEiTTransformerEncoderLayer
+from .beit_rel_pos import resize_rel_pos_bias_table
 from .vit import _image_size, block_out_indices, init_vit_weights
 
 
@@ -139,12 +142,15 @@ class BEiT(BaseBackbone):
                 state_dict.pop(key)
             elif ("relative_position_bias_table" in key and key in own
                   and state_dict[key].shape != own[key].shape):
-                # MMSeg resamples with scipy's interp2d on a geometric grid (not ported yet).
-                raise ConfigError(
-                    f"{checkpoint}: {key} has shape {tuple(state_dict[key].shape)}, the model "
-                    f"{tuple(own[key].shape)} (another img_size // patch_size grid); resizing "
-                    f"BEiT relative position tables is not supported yet: train at the "
-                    f"checkpoint's grid or resize the tables offline")
+                # Pre-trained on another grid (e.g. 224 // 16 = 14, fine-tuned at 640 // 16):
+                # resampled as MMSeg does (geometric source offsets, bicubic spline).
+                if self.patch_shape[0] != self.patch_shape[1]:
+                    raise ConfigError(
+                        f"{checkpoint}: {key} has shape {tuple(state_dict[key].shape)}, the "
+                        f"model {tuple(own[key].shape)}; resizing relative position tables "
+                        f"needs a square patch grid (as MMSeg), got {self.patch_shape} from "
+                        f"img_size={self.img_size}: use a square img_size")
+                state_dict[key] = resize_rel_pos_bias_table(state_dict[key], self.patch_shape[0])
         load_state_dict(self, state_dict, strict=False, source=str(checkpoint))
 
     def _tokens(self, x: torch.Tensor) -> Tuple[torch.Tensor, Tuple[int, int]]:

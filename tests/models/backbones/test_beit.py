@@ -6,6 +6,7 @@ from seglab.checkpoint.converters import convert_beit
 from seglab.errors import ConfigError
 from seglab.models import build_backbone
 from seglab.models.backbones import BEiT, BEiTAttention, ShapeSpec
+from seglab.models.backbones.beit_rel_pos import resize_rel_pos_bias_table
 from seglab.models.layers import DropPath
 
 LN = dict(type="LN", eps=1e-6)
@@ -134,7 +135,7 @@ def test_converted_original_weights_load():
     assert model(torch.randn(1, 3, 4, 4))[0].shape == (1, 4, 2, 2)
 
 
-def test_pretrained_drops_the_index_and_refuses_other_grids(tmp_path):
+def test_pretrained_drops_the_index_and_resizes_tables_of_other_grids(tmp_path):
     src = tiny()
     path = tmp_path / "beit.pth"
     torch.save({"state_dict": src.state_dict()}, path)
@@ -142,7 +143,17 @@ def test_pretrained_drops_the_index_and_refuses_other_grids(tmp_path):
     model.init_weights()
     torch.testing.assert_close(model.layers[1].attn.relative_position_bias_table,
                                src.layers[1].attn.relative_position_bias_table)
-    other = BEiT(img_size=16, patch_size=8, embed_dims=16, num_layers=3, num_heads=2,
-                 pretrained=str(path))
-    with pytest.raises(ConfigError, match="relative_position_bias_table"):
+    # a 4 x 4 grid checkpoint into 6 x 6 and 2 x 2 grids: MMSeg's resampling, index rebuilt
+    for img_size, grid in ((48, 6), (16, 2)):
+        other = BEiT(img_size=img_size, patch_size=8, embed_dims=16, num_layers=3, num_heads=2,
+                     pretrained=str(path))
         other.init_weights()
+        table = other.layers[1].attn.relative_position_bias_table
+        assert table.shape == ((2 * grid - 1) ** 2 + 3, 2)
+        torch.testing.assert_close(table, resize_rel_pos_bias_table(
+            src.layers[1].attn.relative_position_bias_table, grid), rtol=0, atol=0)
+        assert other(torch.randn(1, 3, img_size, img_size))[0].shape == (1, 16, grid, grid)
+    wide = BEiT(img_size=(16, 32), patch_size=8, embed_dims=16, num_layers=3, num_heads=2,
+                pretrained=str(path))
+    with pytest.raises(ConfigError, match=r"relative_position_bias_table.*square img_size"):
+        wide.init_weights()
