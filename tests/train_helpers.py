@@ -1,16 +1,22 @@
-"""Shared by the training tests (tests/apis/test_train_*.py, tests/tools/test_train_tool.py).
+"""Shared by the training tests (tests/apis/test_train_*.py, tests/tools/test_train_tool.py,
+the end-to-end runs tests/tools/test_*_end_to_end.py).
 
 The smoke config trains a tiny FCN for a few iterations on a 4-image synthetic dataset that every
 pytest-xdist worker shares. Import the fixtures into a test module to use them.
 """
 import importlib.util
+import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from filelock import FileLock
+from PIL import Image
 
 from seglab.datasets import make_synthetic_voc
 from seglab.engine import get_rng_state, set_rng_state
@@ -69,3 +75,44 @@ def data_root(tmp_path_factory):
 
 def data_options(root):
     return [f"data.{split}.data_root={root}" for split in ("train", "val", "test")]
+
+
+# --- end-to-end runs of the demo configs (tests/tools/test_*_end_to_end.py) -------------------
+
+def run_tool(script, *args, cwd, timeout=600):
+    """``tools/<script> ARGS`` in a subprocess from ``cwd``, as a user types it; must succeed."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    # One thread: on a busy small machine more threads per process cost more than they give.
+    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    result = subprocess.run([sys.executable, str(ROOT / "tools" / script), *map(str, args)],
+                            cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    return result
+
+
+def read_labels(data_root, split="val"):
+    """The label maps of a synthetic VOC split, in the split file's order."""
+    root = Path(data_root)
+    names = (root / f"ImageSets/Segmentation/{split}.txt").read_text().split()
+    return [np.array(Image.open(root / "SegmentationClass" / f"{n}.png")) for n in names]
+
+
+def background_only_miou(labels):
+    """mIoU of predicting background everywhere: background IoU = its share of the labelled
+    pixels, the other classes present score 0, absent classes are NaN (left out of the mean)."""
+    counts = sum(np.bincount(label.ravel(), minlength=256) for label in labels)[:255]
+    return counts[0] / counts.sum() / np.count_nonzero(counts)
+
+
+def val_record(work_dir):
+    """The one evaluation record (``mode: val``) of the training run's json log."""
+    (log,) = Path(work_dir).glob("*.log.json")
+    (val,) = [r for r in map(json.loads, log.read_text().splitlines()) if r.get("mode") == "val"]
+    return val
+
+
+def tool_metric(folder):
+    """The metrics tools/test.py wrote to ``eval_*.json`` in its work dir."""
+    (eval_json,) = Path(folder).glob("eval_*.json")
+    return json.loads(eval_json.read_text())["metric"]
