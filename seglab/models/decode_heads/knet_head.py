@@ -1,24 +1,16 @@
 """K-Net (`K-Net <https://arxiv.org/abs/2106.14855>`_): dynamic class kernels refined in stages.
 
 ``IterativeDecodeHead`` wraps an ordinary decode head (the ``kernel_generate_head``, e.g. UPerHead):
-its logits are stage 0 and its ``conv_seg`` weights (num_classes, channels, 1, 1) are the initial
-class kernels. Each ``KernelUpdateHead`` then
+its logits are stage 0 and its ``conv_seg`` weights (num_classes, channels, 1, 1) the first class
+kernels. Each ``KernelUpdateHead`` softmax-weights the features by the previous masks into one
+feature per class, gates it into the kernels (``KernelUpdator``), lets the kernels attend to each
+other (MultiheadAttention + LN, FFN + LN), and turns them into the conv kernels of the next masks.
 
-1. softmax-weights the features by the previous masks into one feature per class ("group
-   feature assembling"),
-2. gates those features into the kernels (``KernelUpdator``),
-3. lets the kernels attend to each other (MultiheadAttention + LN) and applies an FFN (+ LN),
-4. turns the kernels into new 1x1 conv weights (``mask_fcs``, ``fc_mask``) and convolves the
-   features with them: the next masks.
-
-Training sums the ``kernel_generate_head``'s losses of every stage under ``<name>.s<i>``
-(``decode.loss_ce.s0`` ... ``decode.loss_ce.s3`` for three update stages); testing returns the
-last stage's masks. State-dict keys are MMSegmentation's (``kernel_update_head.0.attention.attn.
-in_proj_weight``, ``...kernel_update_conv.dynamic_layer.weight``, ``...ffn.layers.0.0.weight``).
-
-``KernelUpdateHead`` and ``KernelUpdator`` are parts, not heads of their own: they are built from
-``kernel_update_head`` / ``kernel_updator_cfg`` through the two small registries below (MMSeg keeps
-them in HEADS and in mmcv's TRANSFORMER_LAYER), so a wrong ``type`` lists what is available.
+Training sums the generating head's losses of every stage under ``<name>.s<i>`` (``decode.loss_ce.
+s0`` ... ``s3`` for three updates); testing returns the last stage. State-dict keys are MMSeg's
+(``kernel_update_head.0.attention.attn.in_proj_weight``, ``...kernel_update_conv.dynamic_layer.
+weight``). The two parts are built through the small registries below (MMSeg keeps them in HEADS
+and mmcv's TRANSFORMER_LAYER), so a wrong ``type`` lists what is available.
 """
 from __future__ import annotations
 
@@ -41,9 +33,10 @@ _LN = dict(type="LN")
 _RELU = dict(type="ReLU", inplace=True)
 
 
-def _where(name: str) -> str:
+def _key(key: str) -> str:
+    """The config path of ``key`` of the dict being built (``'model.decode_head.num_stages'``)."""
     path = current_build_path()
-    return f"{path} ({name})" if path else name
+    return f"{path}.{key}" if path else key
 
 
 @TRANSFORMER_LAYERS.register_module()
@@ -76,8 +69,8 @@ class KernelUpdator(nn.Module):
         super().__init__()
         if feat_channels != in_channels:
             raise ConfigError(
-                f"{_where('KernelUpdator')}: feat_channels ({feat_channels}) must equal "
-                f"in_channels ({in_channels}): the kernels are read in feat_channels-wide groups "
+                f"{_key('feat_channels')} = {feat_channels} must equal in_channels "
+                f"({in_channels}): the kernels are read in feat_channels-wide groups "
                 f"and projected by input_layer, which takes in_channels inputs.")
         self.in_channels, self.feat_channels = in_channels, feat_channels
         self.out_channels = out_channels if out_channels else in_channels
@@ -169,11 +162,13 @@ class KernelUpdateHead(nn.Module):
                                                     act_cfg=_RELU, norm_cfg=_LN)):
         super().__init__()
         self._check(in_channels, out_channels, conv_kernel_size, mask_transform_stride)
-        self.num_classes, self.in_channels, self.out_channels = num_classes, in_channels, out_channels
+        self.num_classes, self.in_channels, self.out_channels = (num_classes, in_channels,
+                                                                 out_channels)
         self.dropout, self.num_heads = dropout, num_heads
         self.kernel_init, self.with_ffn = kernel_init, with_ffn
         self.conv_kernel_size = conv_kernel_size
-        self.feat_gather_stride, self.mask_transform_stride = feat_gather_stride, mask_transform_stride
+        self.feat_gather_stride = feat_gather_stride
+        self.mask_transform_stride = mask_transform_stride
 
         dims = in_channels * conv_kernel_size ** 2
         self.attention = MultiheadAttention(dims, num_heads, dropout)
@@ -185,7 +180,7 @@ class KernelUpdateHead(nn.Module):
         if feat_transform_cfg is not None:
             conv_args = dict(feat_transform_cfg)
             kernel_size = conv_args.pop("kernel_size", 1)
-            check_keys(ConvModule, conv_args, _where("feat_transform_cfg"))
+            check_keys(ConvModule, conv_args, _key("feat_transform_cfg"))
             # MMSeg pads by feat_gather_stride // 2 whatever the kernel size: kept for its weights.
             self.feat_transform = ConvModule(in_channels, in_channels, kernel_size,
                                              stride=feat_gather_stride,
@@ -203,16 +198,15 @@ class KernelUpdateHead(nn.Module):
 
     @staticmethod
     def _check(in_channels: int, out_channels: int, kernel_size: int, mask_stride: int) -> None:
-        where = _where("KernelUpdateHead")
         if out_channels != in_channels:
-            raise ConfigError(f"{where}: out_channels ({out_channels}) must equal in_channels "
+            raise ConfigError(f"{_key('out_channels')} = {out_channels} must equal in_channels "
                               f"({in_channels}): fc_mask's outputs are conv kernels applied to "
                               f"the in_channels-channel features.")
         if kernel_size < 1 or kernel_size % 2 == 0:
-            raise ConfigError(f"{where}: conv_kernel_size = {kernel_size} must be odd and "
+            raise ConfigError(f"{_key('conv_kernel_size')} = {kernel_size} must be odd and "
                               f"positive (padding k // 2 keeps the feature size).")
         if mask_stride not in (1, 2):
-            raise ConfigError(f"{where}: mask_transform_stride = {mask_stride} must be 1 or 2.")
+            raise ConfigError(f"{_key('mask_transform_stride')} = {mask_stride} must be 1 or 2.")
 
     def _check_updator(self, updator: nn.Module) -> None:
         width, out = getattr(updator, "in_channels", None), getattr(updator, "out_channels", None)
@@ -220,7 +214,7 @@ class KernelUpdateHead(nn.Module):
             return
         if self.in_channels % width or out != width:
             raise ConfigError(
-                f"{_where('KernelUpdateHead')}: kernel_updator_cfg has in_channels={width}, "
+                f"{_key('kernel_updator_cfg')} has in_channels={width}, "
                 f"out_channels={out}; in_channels must divide the head's in_channels "
                 f"({self.in_channels}) and out_channels must equal in_channels, so that the "
                 f"updated groups refill the kernels.")
@@ -307,13 +301,12 @@ class IterativeDecodeHead(BaseDecodeHead):
         nn.Module.__init__(self)  # BaseDecodeHead's keys belong to kernel_generate_head
         if isinstance(kernel_update_head, Mapping) or not isinstance(kernel_update_head,
                                                                      (list, tuple)):
-            raise ConfigError(f"{_where('IterativeDecodeHead')}.kernel_update_head must be a list "
-                              f"of num_stages dicts (one per stage), got "
+            raise ConfigError(f"{_key('kernel_update_head')} must be a list of num_stages dicts "
+                              f"(one per stage), got "
                               f"{type(kernel_update_head).__name__}.")
         if num_stages != len(kernel_update_head):
-            raise ConfigError(f"{_where('IterativeDecodeHead')}: num_stages = {num_stages} but "
-                              f"kernel_update_head has {len(kernel_update_head)} dicts; give one "
-                              f"dict per stage.")
+            raise ConfigError(f"{_key('num_stages')} = {num_stages} but kernel_update_head has "
+                              f"{len(kernel_update_head)} dicts; give one dict per stage.")
         self.num_stages, self.init_cfg = num_stages, init_cfg
         self.kernel_generate_head = build_head(kernel_generate_head, key="kernel_generate_head")
         gen = self.kernel_generate_head
@@ -329,7 +322,7 @@ class IterativeDecodeHead(BaseDecodeHead):
 
     @staticmethod
     def _check_generator(gen: nn.Module) -> None:
-        where = f"{_where('IterativeDecodeHead')}.kernel_generate_head"
+        where = _key("kernel_generate_head")
         if not isinstance(gen, BaseDecodeHead) or isinstance(gen, IterativeDecodeHead) or \
                 type(gen)._forward_feature is BaseDecodeHead._forward_feature:
             raise ConfigError(f"{where} = {type(gen).__name__}: K-Net needs a decode head with "
@@ -341,7 +334,7 @@ class IterativeDecodeHead(BaseDecodeHead):
 
     @staticmethod
     def _check_stage(i: int, head: nn.Module, gen: BaseDecodeHead) -> None:
-        where = f"{_where('IterativeDecodeHead')}.kernel_update_head[{i}]"
+        where = _key(f"kernel_update_head[{i}]")
         wanted = dict(in_channels=gen.channels, num_classes=gen.num_classes, conv_kernel_size=1)
         for key, value in wanted.items():
             if getattr(head, key) != value:
