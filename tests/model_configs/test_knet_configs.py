@@ -182,3 +182,18 @@ def test_full_width_layout(name, lateral_in):
     assert tuple(state[f"{generator}.lateral_convs.0.conv.weight"].shape) == (512, lateral_in,
                                                                               1, 1)
     assert not any(k.startswith("decode_head.conv_seg") for k in state)
+
+
+@pytest.mark.parametrize("name, file", [
+    (R50.format("fcn"), "resnet50_v1c-2cccc1ad.pth"),
+    (SWIN.format("t", "512x512"), "swin_tiny_patch4_window7_224_20220308-f41b89d3.pth"),
+    (SWIN.format("l", "640x640"), "swin_large_patch4_window7_224_22k_20220308-d5bdebaf.pth")])
+def test_pretrained_names_give_the_offline_message(name, file, tmp_path, monkeypatch):
+    from seglab.checkpoint import resolve_checkpoint_path
+    from seglab.errors import CheckpointError
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.delenv("SEGLAB_HOME", raising=False)
+    with pytest.raises(CheckpointError, match="model.pretrained=None") as info:
+        resolve_checkpoint_path(_load(name).model.pretrained)
+    assert f"/{file}" in str(info.value)
