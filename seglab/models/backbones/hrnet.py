@@ -15,10 +15,11 @@ from torch import nn
 
 from ...errors import ConfigError
 from ...registry import MODELS
-from ..layers import build_conv_layer, build_norm_layer, constant_init, initialize, kaiming_init
+from ..layers import build_conv_layer, build_norm_layer
 from ..layers.weight_init import InitCfg
 from .base import BaseBackbone, OutputShapes, shape_specs
 from .hrnet_module import HRModule, conv_norm
+from .resnet import ResNet
 from .resnet_blocks import BasicBlock, Bottleneck, ResLayer
 
 STAGE_KEYS = ("num_modules", "num_branches", "block", "num_blocks", "num_channels")
@@ -37,8 +38,8 @@ def _check_extra(extra: Mapping) -> None:
         missing = [k for k in STAGE_KEYS if k not in cfg]
         unknown = [k for k in cfg if k not in STAGE_KEYS + ("fuse_method",)]
         if missing or unknown:
-            raise ConfigError(f"HRNet extra.{name}: missing keys {missing}, unknown keys {unknown}; "
-                              f"a stage takes {list(STAGE_KEYS)} (and fuse_method='SUM').")
+            raise ConfigError(f"HRNet extra.{name}: missing keys {missing}, unknown keys "
+                              f"{unknown}; a stage takes {list(STAGE_KEYS)} (and fuse_method='SUM').")
         if cfg["block"] not in HRNet.blocks_dict:
             raise ConfigError(f"HRNet extra.{name}.block = {cfg['block']!r}; use one of "
                               f"{sorted(HRNet.blocks_dict)}.")
@@ -163,7 +164,7 @@ class HRNet(BaseBackbone):
                            [4 * 2 ** i for i in range(count)])
 
     def frozen_modules(self) -> List[nn.Module]:
-        """The stem, then layer1 + transition1, stage2 + transition2, stage3 + transition3, stage4."""
+        """The stem, then layer1 + transition1, stage2 + transition2, ..., stage4."""
         modules: List[nn.Module] = [self.conv1, self.norm1, self.conv2, self.norm2]
         for i in range(1, self.frozen_stages + 1):
             modules.append(self.layer1 if i == 1 else getattr(self, f"stage{i}"))
@@ -171,20 +172,9 @@ class HRNet(BaseBackbone):
                 modules.append(getattr(self, f"transition{i}"))
         return modules
 
-    def init_weights(self) -> None:
-        """Load ``pretrained`` / apply ``init_cfg``; by default Kaiming convs and unit norms."""
-        if self.init_cfg is not None:
-            initialize(self, self.init_cfg)
-            return
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                kaiming_init(m)
-            elif isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.GroupNorm)):
-                constant_init(m, 1)
-        if self.zero_init_residual:
-            for m in self.modules():
-                if isinstance(m, (BasicBlock, Bottleneck)):
-                    constant_init(m.norm3 if isinstance(m, Bottleneck) else m.norm2, 0)
+    # Load ``pretrained`` / apply ``init_cfg``; by default MMSeg's Kaiming convs, unit norms and,
+    # with ``zero_init_residual``, zeroed last norms of the residual blocks: ResNet's init.
+    init_weights = ResNet.init_weights
 
     @staticmethod
     def _transition(layers: nn.ModuleList, prev: List[torch.Tensor]) -> List[torch.Tensor]:

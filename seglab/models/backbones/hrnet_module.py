@@ -17,7 +17,7 @@ from .resnet_blocks import Block, ResLayer
 
 def conv_norm(conv_cfg: Optional[Mapping], norm_cfg: Mapping, in_channels: int, out_channels: int,
               kernel_size: int, stride: int = 1, relu: bool = False) -> List[nn.Module]:
-    """[conv (no bias, 'same' padding), norm] and a ReLU if asked: HRNet's fusion and transitions."""
+    """[conv (no bias, 'same' padding), norm] (+ ReLU): HRNet's fusion and transition steps."""
     layers = [build_conv_layer(conv_cfg, in_channels, out_channels, kernel_size=kernel_size,
                                stride=stride, padding=kernel_size // 2, bias=False),
               build_norm_layer(norm_cfg, out_channels)[1]]

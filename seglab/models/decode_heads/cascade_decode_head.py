@@ -19,7 +19,8 @@ class BaseCascadeDecodeHead(BaseDecodeHead):
     Accepts every :class:`BaseDecodeHead` key.
     """
 
-    def forward(self, inputs: Inputs, prev_output: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(self, inputs: Inputs,  # type: ignore[override]
+                prev_output: torch.Tensor) -> torch.Tensor:
         """Args: inputs: backbone (or neck) outputs; prev_output: the previous stage's logits.
         Returns: logits (N, out_channels, h, w)."""
         raise NotImplementedError(f"{type(self).__name__} must implement forward(inputs, "

@@ -62,7 +62,7 @@ class CascadeEncoderDecoder(EncoderDecoder):
                          pretrained=pretrained, init_cfg=init_cfg)
 
     def _init_decode_head(self, decode_head: Sequence[Mapping]) -> None:
-        """One head per stage; the segmentor's align_corners/num_classes/out_channels are the last's."""
+        """One head per stage; align_corners, num_classes and out_channels are the last one's."""
         if isinstance(decode_head, Mapping) or not isinstance(decode_head, (list, tuple)) \
                 or len(decode_head) != self.num_stages:
             got = (f"a list of {len(decode_head)}" if isinstance(decode_head, (list, tuple))

@@ -42,7 +42,8 @@ def test_builds_a_list_of_heads_with_mmseg_keys(cfgs):
     assert isinstance(model, CascadeEncoderDecoder) and isinstance(model, EncoderDecoder)
     assert len(model.decode_head) == model.num_stages == 2
     keys = model.state_dict()
-    assert "decode_head.0.conv_seg.weight" in keys and "decode_head.1.bottleneck.conv.weight" in keys
+    assert "decode_head.0.conv_seg.weight" in keys
+    assert "decode_head.1.bottleneck.conv.weight" in keys
     assert "auxiliary_head.conv_seg.weight" in keys
 
 
