@@ -39,7 +39,8 @@ def _check_extra(extra: Mapping) -> None:
         unknown = [k for k in cfg if k not in STAGE_KEYS + ("fuse_method",)]
         if missing or unknown:
             raise ConfigError(f"HRNet extra.{name}: missing keys {missing}, unknown keys "
-                              f"{unknown}; a stage takes {list(STAGE_KEYS)} (and fuse_method='SUM').")
+                              f"{unknown}; a stage takes {list(STAGE_KEYS)} and optionally "
+                              f"fuse_method='SUM'.")
         if cfg["block"] not in HRNet.blocks_dict:
             raise ConfigError(f"HRNet extra.{name}.block = {cfg['block']!r}; use one of "
                               f"{sorted(HRNet.blocks_dict)}.")
