@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from seglab.config import Config
-from seglab.engine import build_optimizer
+from seglab.engine import build_optimizer, parse_optimizer_config
 from seglab.models import build_segmentor
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,6 +84,9 @@ def test_each_config_resolves_to_mmseg_values(path):
     if path == BEIT_L:
         assert cfg.fp16 == {} and cfg.optimizer_config.to_dict() == {
             "type": "GradientCumulativeFp16OptimizerHook", "cumulative_iters": 2}
+        # the runner's step: float16 with mmcv's default loss scale, two batches per step
+        step = parse_optimizer_config(cfg.optimizer_config, fp16=cfg.fp16)
+        assert (step["amp"], step["loss_scale"], step["cumulative_iters"]) == ("fp16", 512.0, 2)
     elif path == MAE_B:
         assert cfg.fp16 == {"loss_scale": "dynamic"}
     else:
