@@ -18,7 +18,7 @@ state_dict keys equal MMSeg's: ``cls_token``, ``patch_embed.projection.weight``,
 """
 from __future__ import annotations
 
-from typing import List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
@@ -26,16 +26,15 @@ from torch import nn
 from ...checkpoint import load_checkpoint_file, load_state_dict
 from ...errors import ConfigError
 from ...registry import MODELS
-from ..layers import PatchEmbed, build_norm_layer, initialize
+from ..layers import PatchEmbed
 from ..layers.weight_init import InitCfg
-from .base import BaseBackbone, OutputShapes, ShapeSpec
 from .beit_layer import Bias, BEiTTransformerEncoderLayer
 from .beit_rel_pos import resize_rel_pos_bias_table
-from .vit import _image_size, block_out_indices, init_vit_weights
+from .vit import TokenBackbone, _image_size, block_out_indices
 
 
 @MODELS.register_module()
-class BEiT(BaseBackbone):
+class BEiT(TokenBackbone):
     """BEiT (`BERT Pre-Training of Image Transformers <https://arxiv.org/abs/2106.08254>`_).
 
     Args:
@@ -98,41 +97,15 @@ class BEiT(BaseBackbone):
                                         act_cfg=act_cfg, norm_cfg=norm_cfg,
                                         window_size=self.window_size, init_values=init_values)
             for i in range(num_layers))
-        self.final_norm = final_norm
-        if final_norm:
-            self.norm1_name, norm1 = build_norm_layer(norm_cfg, embed_dims, postfix=1)
-            self.add_module(self.norm1_name, norm1)
+        self._add_final_norm(final_norm, norm_cfg, embed_dims)
 
     @staticmethod
     def _layer_bias(qv_bias: bool) -> Bias:
         """The blocks' q/k/v bias mode (MAE overrides: a plain ``qkv`` bias)."""
         return "qv_bias" if qv_bias else False
 
-    @property
-    def norm1(self) -> nn.Module:
-        return getattr(self, self.norm1_name)
-
-    def output_shapes(self) -> OutputShapes:
-        """``embed_dims`` channels at stride ``patch_size`` per selected block."""
-        spec = ShapeSpec(self.embed_dims, self.patch_size)
-        return tuple(spec for i in range(len(self.layers)) if i in self.out_indices)
-
-    def init_weights(self) -> None:
-        """Pretrained weights or MMSeg's default init (relative position tables stay 0)."""
-        cfg = self.init_cfg
-        if isinstance(cfg, Mapping) and cfg.get("type") == "Pretrained":
-            self._load_pretrained(cfg.get("checkpoint"))
-            return
-        if cfg is not None:
-            initialize(self, cfg)
-            return
-        # timm's 'jax_impl' init, as MMSeg.
-        nn.init.trunc_normal_(self.cls_token, std=0.02)
-        init_vit_weights(self)
-
-    def _load_pretrained(self, checkpoint: Optional[str]) -> None:
-        if not checkpoint:
-            raise ConfigError("init_cfg type 'Pretrained' needs a 'checkpoint' (a path or URL).")
+    def _load_pretrained(self, checkpoint: str) -> None:
+        """The checkpoint's weights (relative position tables resized to the grid)."""
         loaded = load_checkpoint_file(checkpoint, map_location="cpu")
         state_dict = dict(loaded.get("state_dict", loaded))
         own = self.state_dict()
@@ -158,28 +131,7 @@ class BEiT(BaseBackbone):
         x, hw_shape = self.patch_embed(x)
         return torch.cat((self.cls_token.expand(x.shape[0], -1, -1), x), dim=1), hw_shape
 
-    def _to_map(self, x: torch.Tensor, hw_shape: Tuple[int, int]) -> torch.Tensor:
-        out = x[:, 1:].reshape(x.shape[0], hw_shape[0], hw_shape[1], -1)
-        return out.permute(0, 3, 1, 2).contiguous()
-
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """Args: x: (N, C, H, W). Returns: one (N, embed_dims, h, w) map per selected block."""
         x, hw_shape = self._tokens(x)
-        outs: List[torch.Tensor] = []
-        last = len(self.layers) - 1
-        for i, layer in enumerate(self.layers):
-            x = layer(x)
-            if i == last and self.final_norm:
-                x = self.norm1(x)
-            if i in self.out_indices:
-                outs.append(self._to_map(x, hw_shape))
-        return tuple(outs)
-
-    def train(self, mode: bool = True) -> "BEiT":
-        """Switch mode; with ``norm_eval`` the LayerNorms stay in eval (as MMSeg's BEiT)."""
-        super().train(mode)
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, nn.LayerNorm):
-                    m.eval()
-        return self
+        return self._run_blocks(x, hw_shape)

@@ -19,7 +19,6 @@ from torch import nn
 from ...errors import ConfigError
 from ...registry import MODELS
 from ..layers.weight_init import InitCfg
-from .base import OutputShapes, ShapeSpec
 from .beit import BEiT
 from .beit_layer import Bias
 
@@ -87,11 +86,6 @@ class MAE(BEiT):
     def _layer_bias(qv_bias: bool) -> Bias:
         return True  # MAE's blocks: one bias on the fused qkv projection
 
-    def output_shapes(self) -> OutputShapes:
-        """``embed_dims`` channels at stride ``patch_size`` per block (None for pairs)."""
-        spec = None if self.output_cls_token else ShapeSpec(self.embed_dims, self.patch_size)
-        return tuple(spec for i in range(len(self.layers)) if i in self.out_indices)
-
     def forward(self, x: torch.Tensor) -> Tuple[Output, ...]:
         """Args: x: (N, C, H, W). Returns: one output per selected block (see the class doc)."""
         x, hw_shape = self._tokens(x)
@@ -102,15 +96,4 @@ class MAE(BEiT):
         x = x + self.pos_embed
         if not self.with_cls_token:
             x = x[:, 1:]
-        outs: List[Output] = []
-        last = len(self.layers) - 1
-        for i, layer in enumerate(self.layers):
-            x = layer(x)
-            if i == last and self.final_norm:
-                x = self.norm1(x)
-            if i in self.out_indices:
-                tokens = x[:, 1:] if self.with_cls_token else x
-                out = tokens.reshape(x.shape[0], hw_shape[0], hw_shape[1], -1)
-                out = out.permute(0, 3, 1, 2).contiguous()
-                outs.append([out, x[:, 0]] if self.output_cls_token else out)
-        return tuple(outs)
+        return self._run_blocks(x, hw_shape)

@@ -85,8 +85,82 @@ def init_vit_weights(model: nn.Module) -> None:
             constant_init(m, val=1.0, bias=0.0)
 
 
+class TokenBackbone(BaseBackbone):
+    """What the plain-transformer backbones (ViT, BEiT, MAE) share.
+
+    The optional final norm ``ln1`` after the last block, ``init_cfg`` handling (a
+    ``Pretrained`` dict goes to the subclass's ``_load_pretrained``, other dicts to
+    :func:`initialize`, None to ``_default_init``), the block loop that turns the selected blocks'
+    tokens into maps (``[map, cls_token]`` pairs with ``output_cls_token``), and ``norm_eval``
+    for the LayerNorms.
+    """
+
+    with_cls_token = True
+    output_cls_token = False
+
+    def _add_final_norm(self, final_norm: bool, norm_cfg: Mapping, embed_dims: int) -> None:
+        self.final_norm = final_norm
+        if final_norm:
+            self.norm1_name, norm1 = build_norm_layer(norm_cfg, embed_dims, postfix=1)
+            self.add_module(self.norm1_name, norm1)
+
+    @property
+    def norm1(self) -> nn.Module:
+        return getattr(self, self.norm1_name)
+
+    def output_shapes(self) -> OutputShapes:
+        """``embed_dims`` channels at stride ``patch_size`` per selected block (None for pairs)."""
+        spec = None if self.output_cls_token else ShapeSpec(self.embed_dims, self.patch_size)
+        return tuple(spec for i in range(len(self.layers)) if i in self.out_indices)
+
+    def init_weights(self) -> None:
+        """Pretrained weights, the given init dicts, or MMSeg's default init."""
+        cfg = self.init_cfg
+        if isinstance(cfg, Mapping) and cfg.get("type") == "Pretrained":
+            checkpoint = cfg.get("checkpoint")
+            if not checkpoint:
+                raise ConfigError("init_cfg type 'Pretrained' needs a 'checkpoint' (a path or URL).")
+            self._load_pretrained(checkpoint)
+        elif cfg is not None:
+            initialize(self, cfg)
+        else:
+            self._default_init()
+
+    def _default_init(self) -> None:
+        # timm's 'jax_impl' init, as MMSeg.
+        nn.init.trunc_normal_(self.cls_token, std=0.02)
+        init_vit_weights(self)
+
+    def _load_pretrained(self, checkpoint: str) -> None:
+        raise NotImplementedError
+
+    def _run_blocks(self, x: torch.Tensor, hw_shape: Tuple[int, int]) -> Tuple[Output, ...]:
+        """(N, L, C) tokens through every block; one output per block in ``out_indices``."""
+        outs: List[Output] = []
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
+            x = layer(x)
+            if i == last and self.final_norm:
+                x = self.norm1(x)
+            if i in self.out_indices:
+                tokens = x[:, 1:] if self.with_cls_token else x
+                out = tokens.reshape(x.shape[0], hw_shape[0], hw_shape[1], -1)
+                out = out.permute(0, 3, 1, 2).contiguous()
+                outs.append([out, x[:, 0]] if self.output_cls_token else out)
+        return tuple(outs)
+
+    def train(self, mode: bool = True) -> "TokenBackbone":
+        """Switch mode; with ``norm_eval`` the LayerNorms stay in eval (as MMSeg's)."""
+        super().train(mode)
+        if mode and self.norm_eval:
+            for m in self.modules():
+                if isinstance(m, nn.LayerNorm):
+                    m.eval()
+        return self
+
+
 @MODELS.register_module()
-class VisionTransformer(BaseBackbone):
+class VisionTransformer(TokenBackbone):
     """Vision Transformer (`An Image is Worth 16x16 Words <https://arxiv.org/abs/2010.11929>`_).
 
     Args:
@@ -166,37 +240,14 @@ class VisionTransformer(BaseBackbone):
                                     act_cfg=act_cfg, norm_cfg=norm_cfg, batch_first=True,
                                     with_cp=with_cp)
             for i in range(num_layers))
-        self.final_norm = final_norm
-        if final_norm:
-            self.norm1_name, norm1 = build_norm_layer(norm_cfg, embed_dims, postfix=1)
-            self.add_module(self.norm1_name, norm1)
+        self._add_final_norm(final_norm, norm_cfg, embed_dims)
 
-    @property
-    def norm1(self) -> nn.Module:
-        return getattr(self, self.norm1_name)
-
-    def output_shapes(self) -> OutputShapes:
-        """``embed_dims`` channels at stride ``patch_size`` per selected block (None for pairs)."""
-        spec = None if self.output_cls_token else ShapeSpec(self.embed_dims, self.patch_size)
-        return tuple(spec for i in range(len(self.layers)) if i in self.out_indices)
-
-    def init_weights(self) -> None:
-        """Pretrained weights (``pos_embed`` resized to ``img_size``) or MMSeg's default init."""
-        cfg = self.init_cfg
-        if isinstance(cfg, Mapping) and cfg.get("type") == "Pretrained":
-            self._load_pretrained(cfg.get("checkpoint"))
-            return
-        if cfg is not None:
-            initialize(self, cfg)
-            return
-        # timm's 'jax_impl' init, as MMSeg.
+    def _default_init(self) -> None:
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
-        nn.init.trunc_normal_(self.cls_token, std=0.02)
-        init_vit_weights(self)
+        super()._default_init()
 
-    def _load_pretrained(self, checkpoint: Optional[str]) -> None:
-        if not checkpoint:
-            raise ConfigError("init_cfg type 'Pretrained' needs a 'checkpoint' (a path or URL).")
+    def _load_pretrained(self, checkpoint: str) -> None:
+        """The checkpoint's weights, its ``pos_embed`` resized to ``img_size``'s grid."""
         loaded = load_checkpoint_file(checkpoint, map_location="cpu")
         state_dict = dict(loaded.get("state_dict", loaded))
         pos = state_dict.get("pos_embed")
@@ -225,24 +276,4 @@ class VisionTransformer(BaseBackbone):
         x = self._pos_embedding(x, hw_shape)
         if not self.with_cls_token:
             x = x[:, 1:]
-        outs: List[Output] = []
-        last = len(self.layers) - 1
-        for i, layer in enumerate(self.layers):
-            x = layer(x)
-            if i == last and self.final_norm:
-                x = self.norm1(x)
-            if i in self.out_indices:
-                tokens = x[:, 1:] if self.with_cls_token else x
-                out = tokens.reshape(n, hw_shape[0], hw_shape[1], -1).permute(0, 3, 1, 2)
-                out = out.contiguous()
-                outs.append([out, x[:, 0]] if self.output_cls_token else out)
-        return tuple(outs)
-
-    def train(self, mode: bool = True) -> "VisionTransformer":
-        """Switch mode; with ``norm_eval`` the LayerNorms stay in eval (as MMSeg's ViT)."""
-        super().train(mode)
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, nn.LayerNorm):
-                    m.eval()
-        return self
+        return self._run_blocks(x, hw_shape)
