@@ -1,13 +1,13 @@
 """ADE20K (SceneParsing, 150 classes; label 0 'other' is ignored via reduce_zero_label)."""
 from __future__ import annotations
 
-from typing import List, Mapping, Optional, Sequence, Union
+from typing import List, Optional, Sequence
 
 import numpy as np
 
 from ..errors import DatasetError
 from ..registry import DATASETS
-from .custom import CustomDataset, Palette
+from .custom import CustomDataset
 
 
 @DATASETS.register_module()
@@ -74,20 +74,8 @@ class ADE20KDataset(CustomDataset):
         [71, 0, 255], [122, 0, 255], [0, 255, 184], [0, 92, 255], [184, 255, 0],
         [0, 133, 255], [255, 214, 0], [25, 194, 194], [102, 255, 0], [92, 0, 255]]
 
-    def __init__(self, pipeline: Sequence, img_dir: str, ann_dir: Optional[str] = None,
-                 split: Union[str, Sequence[str], None] = None, data_root: Optional[str] = None,
-                 test_mode: bool = False, ignore_index: int = 255,
-                 reduce_zero_label: bool = True,
-                 classes: Union[str, Sequence[str], None] = None,
-                 palette: Optional[Palette] = None,
-                 gt_seg_map_loader_cfg: Optional[Mapping] = None,
-                 file_client_args: Optional[Mapping] = None):
-        super().__init__(pipeline=pipeline, img_dir=img_dir, img_suffix=".jpg", ann_dir=ann_dir,
-                         seg_map_suffix=".png", split=split, data_root=data_root,
-                         test_mode=test_mode, ignore_index=ignore_index,
-                         reduce_zero_label=reduce_zero_label, classes=classes, palette=palette,
-                         gt_seg_map_loader_cfg=gt_seg_map_loader_cfg,
-                         file_client_args=file_client_args)
+    FIXED = dict(img_suffix=".jpg", seg_map_suffix=".png")
+    DEFAULTS = dict(reduce_zero_label=True)
 
     def results2img(self, results: Sequence, imgfile_prefix: str, to_label_id: bool,
                     indices: Optional[Sequence[int]] = None) -> List[str]:

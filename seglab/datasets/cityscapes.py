@@ -1,13 +1,13 @@
 """Cityscapes (fine annotations, the 19 evaluated classes as ``labelTrainIds``)."""
 from __future__ import annotations
 
-from typing import Dict, List, Mapping, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
 from ..errors import DatasetError
 from ..registry import DATASETS
-from .custom import CustomDataset, Palette
+from .custom import CustomDataset
 
 # The official Cityscapes label table: (name, id, trainId, colour). trainId 255 = not evaluated.
 CITYSCAPES_LABELS = (
@@ -65,22 +65,7 @@ class CityscapesDataset(CustomDataset):
                "truck", "bus", "train", "motorcycle", "bicycle")
     PALETTE = [list(colour) for _, _, train_id, colour in CITYSCAPES_LABELS if train_id != 255]
 
-    def __init__(self, pipeline: Sequence, img_dir: str, img_suffix: str = "_leftImg8bit.png",
-                 ann_dir: Optional[str] = None,
-                 seg_map_suffix: str = "_gtFine_labelTrainIds.png",
-                 split: Union[str, Sequence[str], None] = None, data_root: Optional[str] = None,
-                 test_mode: bool = False, ignore_index: int = 255,
-                 reduce_zero_label: bool = False,
-                 classes: Union[str, Sequence[str], None] = None,
-                 palette: Optional[Palette] = None,
-                 gt_seg_map_loader_cfg: Optional[Mapping] = None,
-                 file_client_args: Optional[Mapping] = None):
-        super().__init__(pipeline=pipeline, img_dir=img_dir, img_suffix=img_suffix,
-                         ann_dir=ann_dir, seg_map_suffix=seg_map_suffix, split=split,
-                         data_root=data_root, test_mode=test_mode, ignore_index=ignore_index,
-                         reduce_zero_label=reduce_zero_label, classes=classes, palette=palette,
-                         gt_seg_map_loader_cfg=gt_seg_map_loader_cfg,
-                         file_client_args=file_client_args)
+    DEFAULTS = dict(img_suffix="_leftImg8bit.png", seg_map_suffix="_gtFine_labelTrainIds.png")
 
     @staticmethod
     def _convert_to_label_id(result: Union[np.ndarray, str]) -> np.ndarray:

@@ -19,6 +19,7 @@ from torch.utils.data import Dataset
 
 from ..errors import ConfigError, DatasetError, SeglabError
 from ..registry import DATASETS, TRANSFORMS, build_from_cfg
+from .declared_defaults import declare_constructor
 from .label_check import (BinaryMaskWarner, check_label_values, require_file,
                           size_mismatch_message)
 from .metrics_report import num_classes_or_raise, summarize_metrics
@@ -66,6 +67,14 @@ class CustomDataset(Dataset):
     CLASSES: Optional[Tuple[str, ...]] = None
     PALETTE: Optional[Palette] = None
     PREPARE_HINT = "Prepare the dataset (see tools/convert_datasets/)"
+    # A named dataset declares only how its constructor differs (see declared_defaults.py).
+    DEFAULTS: Mapping[str, Any] = {}
+    FIXED: Mapping[str, Any] = {}
+    REQUIRED: Tuple[str, ...] = ()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        declare_constructor(cls)
 
     def __init__(self, pipeline: Sequence, img_dir: str, img_suffix: str = ".jpg",
                  ann_dir: Optional[str] = None, seg_map_suffix: str = ".png",

@@ -7,14 +7,12 @@ Two classes (background 0, vessel 1) in ``.png`` images; only the label suffix d
 """
 from __future__ import annotations
 
-from typing import Mapping, Optional, Sequence, Union
-
 from ..registry import DATASETS
-from .custom import CustomDataset, Palette
+from .custom import CustomDataset
 
 
 class RetinalVesselDataset(CustomDataset):
-    """Base of the vessel datasets: subclasses set ``SEG_MAP_SUFFIX``.
+    """Base of the vessel datasets: subclasses set ``SEG_MAP_SUFFIX`` and fix it.
 
     Args: see :class:`CustomDataset` (without the suffixes and ``reduce_zero_label``).
     """
@@ -22,20 +20,11 @@ class RetinalVesselDataset(CustomDataset):
     CLASSES = ("background", "vessel")
     PALETTE = [[120, 120, 120], [6, 230, 230]]
     SEG_MAP_SUFFIX = ".png"
+    FIXED = dict(img_suffix=".png", seg_map_suffix=SEG_MAP_SUFFIX, reduce_zero_label=False)
 
-    def __init__(self, pipeline: Sequence, img_dir: str, ann_dir: Optional[str] = None,
-                 split: Union[str, Sequence[str], None] = None, data_root: Optional[str] = None,
-                 test_mode: bool = False, ignore_index: int = 255,
-                 classes: Union[str, Sequence[str], None] = None,
-                 palette: Optional[Palette] = None,
-                 gt_seg_map_loader_cfg: Optional[Mapping] = None,
-                 file_client_args: Optional[Mapping] = None):
-        super().__init__(pipeline=pipeline, img_dir=img_dir, img_suffix=".png", ann_dir=ann_dir,
-                         seg_map_suffix=self.SEG_MAP_SUFFIX, split=split, data_root=data_root,
-                         test_mode=test_mode, ignore_index=ignore_index,
-                         reduce_zero_label=False, classes=classes, palette=palette,
-                         gt_seg_map_loader_cfg=gt_seg_map_loader_cfg,
-                         file_client_args=file_client_args)
+    def __init_subclass__(cls, **kwargs):
+        cls.FIXED = dict(seg_map_suffix=cls.SEG_MAP_SUFFIX)
+        super().__init_subclass__(**kwargs)
 
 
 @DATASETS.register_module()

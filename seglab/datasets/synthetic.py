@@ -22,14 +22,13 @@ import os
 import os.path as osp
 import shutil
 import tempfile
-from typing import Dict, Mapping, Optional, Sequence, Tuple, Union
+from typing import Dict, Optional, Tuple
 
 import cv2
 import numpy as np
 
 from ..errors import DatasetError
 from ..registry import DATASETS
-from .custom import Palette
 from .result_files import save_label_png
 from .voc import PascalVOCDataset, voc_palette
 
@@ -274,17 +273,3 @@ class SyntheticVOCDataset(PascalVOCDataset):
     PALETTE = SYNTHETIC_PALETTE
     PREPARE_HINT = ("Generate it with `python tools/misc/make_synthetic_voc.py data/synthetic_voc` "
                     "(or set data_root to where you generated it)")
-
-    def __init__(self, split: Union[str, Sequence[str]], pipeline: Sequence, img_dir: str,
-                 ann_dir: Optional[str] = None, data_root: Optional[str] = None,
-                 test_mode: bool = False, ignore_index: int = 255,
-                 reduce_zero_label: bool = False,
-                 classes: Union[str, Sequence[str], None] = None,
-                 palette: Optional[Palette] = None,
-                 gt_seg_map_loader_cfg: Optional[Mapping] = None,
-                 file_client_args: Optional[Mapping] = None):
-        super().__init__(split=split, pipeline=pipeline, img_dir=img_dir, ann_dir=ann_dir,
-                         data_root=data_root, test_mode=test_mode, ignore_index=ignore_index,
-                         reduce_zero_label=reduce_zero_label, classes=classes, palette=palette,
-                         gt_seg_map_loader_cfg=gt_seg_map_loader_cfg,
-                         file_client_args=file_client_args)

@@ -1,11 +1,10 @@
 """Pascal VOC 2012 (and its SBD-augmented training split)."""
 from __future__ import annotations
 
-from typing import List, Mapping, Optional, Sequence, Union
+from typing import List
 
-from ..errors import DatasetError
 from ..registry import DATASETS
-from .custom import CustomDataset, Palette
+from .custom import CustomDataset
 
 
 def voc_palette(num_colors: int = 256) -> List[List[int]]:
@@ -42,20 +41,5 @@ class PascalVOCDataset(CustomDataset):
                "pottedplant", "sheep", "sofa", "train", "tvmonitor")
     PALETTE = voc_palette(21)
 
-    def __init__(self, split: Union[str, Sequence[str]], pipeline: Sequence, img_dir: str,
-                 ann_dir: Optional[str] = None, data_root: Optional[str] = None,
-                 test_mode: bool = False, ignore_index: int = 255,
-                 reduce_zero_label: bool = False,
-                 classes: Union[str, Sequence[str], None] = None,
-                 palette: Optional[Palette] = None,
-                 gt_seg_map_loader_cfg: Optional[Mapping] = None,
-                 file_client_args: Optional[Mapping] = None):
-        if split is None:
-            raise DatasetError(f"{type(self).__name__} needs split= (e.g. "
-                               "'ImageSets/Segmentation/train.txt').")
-        super().__init__(pipeline=pipeline, img_dir=img_dir, img_suffix=".jpg", ann_dir=ann_dir,
-                         seg_map_suffix=".png", split=split, data_root=data_root,
-                         test_mode=test_mode, ignore_index=ignore_index,
-                         reduce_zero_label=reduce_zero_label, classes=classes, palette=palette,
-                         gt_seg_map_loader_cfg=gt_seg_map_loader_cfg,
-                         file_client_args=file_client_args)
+    FIXED = dict(img_suffix=".jpg", seg_map_suffix=".png")
+    REQUIRED = ("split",)
