@@ -1,0 +1,183 @@
+"""BatchNorm folding (seglab.models.fuse): same outputs as the plain model, original untouched.
+
+The sweep runs every registered backbone, neck, head and segmentor of tests/models/tiny_configs.py
+with random BN statistics and affine parameters (fresh BN layers are the identity, which would
+hide a wrong fold) and compares the folded model with the plain one to 1e-5.
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from seglab.models import build_backbone, build_head, build_neck, build_segmentor
+from seglab.models.decode_heads import BaseCascadeDecodeHead
+from seglab.models.fuse import foldable_pairs, fuse_conv_bn
+from seglab.models.layers import ConvModule
+from seglab.models.layers.sync_bn import CPUSyncBatchNorm
+from test_registry_sweep import BY_KIND, _head_inputs, _image, _tensors, _tiny
+from tiny_configs import (HEAD_CALLS, HEAD_COMMON, IMAGE_SIZE, NECK_INPUT, NECK_INPUTS,
+                          NUM_CLASSES)
+
+ATOL = 1e-5
+
+
+def randomize_bn(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Give every BN layer non-trivial running statistics and affine parameters."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_mean is not None:
+                n = m.num_features
+                m.running_mean.copy_(torch.randn(n, generator=gen) * 0.2)
+                m.running_var.copy_(torch.rand(n, generator=gen) * 1.5 + 0.5)
+                if m.weight is not None:
+                    m.weight.copy_(torch.rand(n, generator=gen) + 0.5)
+                    m.bias.copy_(torch.randn(n, generator=gen) * 0.2)
+    return model
+
+
+def _state(model: nn.Module) -> dict:
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def _assert_same_state(model: nn.Module, before: dict) -> None:
+    after = model.state_dict()
+    assert list(after) == list(before)
+    assert all(torch.equal(after[k], before[k]) for k in before)
+
+
+def _bn_count(model: nn.Module) -> int:
+    return sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
+def _check(model: nn.Module, run) -> nn.Module:
+    """Fold a copy of ``model`` (eval mode); outputs within ATOL, ``model`` unchanged."""
+    model = randomize_bn(model).eval()
+    before = _state(model)
+    with torch.no_grad():
+        plain = _tensors(run(model))
+        fused = fuse_conv_bn(model)
+        folded = _tensors(run(fused))
+    assert len(plain) == len(folded)
+    for a, b in zip(plain, folded):
+        assert a.shape == b.shape
+        assert (a - b).abs().max().item() <= ATOL
+    _assert_same_state(model, before)
+    assert _bn_count(model) - _bn_count(fused) == fused.fused_conv_bn
+    return fused
+
+
+@pytest.mark.parametrize("name", BY_KIND["backbone"])
+def test_backbone_folded_equals_plain(name):
+    torch.manual_seed(0)
+    x = _image(False)
+    _check(build_backbone(_tiny(name)), lambda m: m(x))
+
+
+@pytest.mark.parametrize("name", BY_KIND["neck"])
+def test_neck_folded_equals_plain(name):
+    torch.manual_seed(0)
+    backbone = build_backbone(dict(NECK_INPUTS.get(name, NECK_INPUT))).eval()
+    with torch.no_grad():
+        feats = backbone(_image(False))
+    _check(build_neck(_tiny(name)), lambda m: m(feats))
+
+
+@pytest.mark.parametrize("name", BY_KIND["head"])
+def test_head_folded_equals_plain(name):
+    torch.manual_seed(0)
+    calls = HEAD_CALLS.get(name, {})
+    common = HEAD_COMMON if calls.get("common", True) else {}
+    head = build_head({**common, **_tiny(name)})
+    with torch.no_grad():
+        feats = _head_inputs(name, head)[0]
+    prev = []
+    if isinstance(head, BaseCascadeDecodeHead):  # also reads the previous stage's logits
+        side = IMAGE_SIZE // calls.get("prev_stride", _head_inputs(name, head)[3])
+        prev = [torch.randn(2, NUM_CLASSES, side, side)]
+    _check(head, lambda m: m.forward_test(feats, *prev, [{}] * 2, calls.get("test_cfg")))
+
+
+@pytest.mark.parametrize("name", BY_KIND["segmentor"])
+def test_segmentor_folded_equals_plain(name):
+    torch.manual_seed(0)
+    x = _image(False)
+    _check(build_segmentor(_tiny(name)), lambda m: m.encode_decode(x, None))
+
+
+def test_resnet_segmentor_folds_every_bn():
+    model, x = build_segmentor(_tiny("EncoderDecoder")), torch.randn(1, 3, 32, 32)
+    fused = _check(model, lambda m: m.encode_decode(x, None))
+    assert _bn_count(fused) == 0 and fused.fused_conv_bn == _bn_count(model) > 20
+    # The folded convs carry the BN: a bias where the BN was.
+    assert fused.backbone.layer1[0].conv1.bias is not None
+    assert isinstance(fused.backbone.layer1[0].bn1, nn.Identity)
+    assert isinstance(fused.decode_head.convs[0].bn, nn.Identity)
+
+
+def test_training_mode_is_refused():
+    model = build_segmentor(_tiny("EncoderDecoder")).train()
+    with pytest.raises(ValueError, match=r"eval mode.*model.eval\(\)"):
+        fuse_conv_bn(model)
+    model.eval()
+    model.backbone.layer1.train()  # one stage left training
+    with pytest.raises(ValueError, match="backbone.layer1"):
+        fuse_conv_bn(model)
+
+
+def test_inplace_folds_the_model_itself():
+    model = randomize_bn(build_segmentor(_tiny("EncoderDecoder"))).eval()
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        plain = model.encode_decode(x, None)
+        assert fuse_conv_bn(model, inplace=True) is model
+        assert (model.encode_decode(x, None) - plain).abs().max() <= ATOL
+    assert _bn_count(model) == 0
+
+
+def _conv_module(order, norm="BN"):
+    return ConvModule(4, 4, 3, padding=1, norm_cfg=dict(type=norm), order=order)
+
+
+@pytest.mark.parametrize("order, folded", [(("conv", "norm", "act"), 1),
+                                           (("norm", "conv", "act"), 0),
+                                           (("conv", "act", "norm"), 0),
+                                           (("act", "conv", "norm"), 1)])
+def test_conv_module_orders(order, folded):
+    x = torch.randn(2, 4, 8, 8)
+    fused = _check(_conv_module(order), lambda m: m(x))
+    assert fused.fused_conv_bn == folded
+
+
+def test_sequential_folds_only_adjacent_conv_bn():
+    seq = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Conv2d(4, 4, 1), nn.ReLU(),
+                        nn.BatchNorm2d(4), nn.BatchNorm2d(4))
+    x = torch.randn(2, 3, 8, 8)
+    fused = _check(seq, lambda m: m(x))
+    assert fused.fused_conv_bn == 1 and isinstance(fused[1], nn.Identity)
+    assert isinstance(fused[4], nn.BatchNorm2d)
+
+
+def test_sync_bn_folds_and_batch_statistics_bn_does_not():
+    seq = nn.Sequential(nn.Conv2d(3, 4, 3), CPUSyncBatchNorm(4),
+                        nn.Conv2d(4, 4, 3), nn.SyncBatchNorm(4),
+                        nn.Conv2d(4, 4, 3), nn.BatchNorm2d(4, track_running_stats=False))
+    x = torch.randn(2, 3, 12, 12)
+    fused = _check(seq, lambda m: m(x))
+    assert fused.fused_conv_bn == 2 and isinstance(fused[5], nn.BatchNorm2d)
+
+
+def test_unknown_forward_shared_and_spectral_convs_are_skipped():
+    class Reuses(ConvModule):  # reads the conv output twice: folding would change it
+        def forward(self, x, activate=True, norm=True):
+            y = self.conv(x)
+            return self.bn(y) + y
+
+    shared = nn.Conv2d(4, 4, 1)
+    model = nn.ModuleDict(dict(
+        reuses=Reuses(4, 4, 1, norm_cfg=dict(type="BN")),
+        spectral=nn.Sequential(nn.utils.spectral_norm(nn.Conv2d(4, 4, 1)), nn.BatchNorm2d(4)),
+        shared=nn.Sequential(shared, nn.BatchNorm2d(4)), also=shared))
+    assert list(foldable_pairs(model.eval())) == []
+    assert fuse_conv_bn(model).fused_conv_bn == 0
