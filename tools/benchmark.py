@@ -2,7 +2,8 @@
 
 Usage:
     python tools/benchmark.py CONFIG CHECKPOINT [--repeat-times N] [--num-images 200]
-        [--log-interval 50] [--device cpu|cuda] [--work-dir DIR] [--options k=v ...]
+        [--log-interval 50] [--device cpu|cuda] [--precision fp32|bf16|fp16] [--work-dir DIR]
+        [--options k=v ...]
 
 Per run: the test set at batch size 1, 5 warm-up images, then the mean time of the network
 forward plus post-processing over --num-images images (data loading excluded), fps, peak memory,
@@ -35,6 +36,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--num-warmup", type=int, default=5, help="untimed images first")
     parser.add_argument("--device", default=None,
                         help="cpu, cuda or cuda:N (default: cuda when available, else cpu)")
+    parser.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default=None,
+                        help="autocast of the network (sets model.test_cfg.precision; default: "
+                        "the config's, else fp32); see tools/test.py --precision")
     add_cfg_options_args(parser)
     return parser.parse_args(argv)
 
@@ -51,11 +55,14 @@ def main(argv=None) -> int:
     from seglab.apis.cli import (build_test_loader, build_test_model, dump_json,
                                  prepare_test_config, resolve_device)
     from seglab.config import Config
+    from seglab.utils.precision import effective_precision, set_test_precision
 
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     prepare_test_config(cfg)
+    if args.precision is not None:
+        set_test_precision(cfg, args.precision)
     timestamp = time.strftime("%Y%m%d_%H%M%S", time.localtime())
     work_dir = args.work_dir or osp.join("./work_dirs",
                                          osp.splitext(osp.basename(args.config))[0])
@@ -67,7 +74,9 @@ def main(argv=None) -> int:
     model = build_test_model(cfg, args.checkpoint, device, strict=True,
                              tool="tools/benchmark.py")
 
-    results = dict(config=args.config, unit="img / s")
+    precision = effective_precision(model.test_precision, device)
+    print(f"Precision: {precision}")
+    results = dict(config=args.config, unit="img / s", precision=precision)
     fps_list = []
     for run in range(args.repeat_times):
         print(f"Run {run + 1}:")

@@ -4,7 +4,7 @@ Usage:
     python tools/test.py CONFIG CHECKPOINT [--eval mIoU [mDice mFscore]] [--show]
         [--show-dir DIR] [--opacity 0.5] [--out results.pkl] [--format-only
         --eval-options imgfile_prefix=DIR] [--aug-test] [--batch-size N] [--device cpu]
-        [--work-dir DIR] [--options k=v ...]
+        [--work-dir DIR] [--precision fp32|bf16|fp16] [--options k=v ...]
     tools/dist_test.sh CONFIG CHECKPOINT GPUS [same arguments] [--gpu-collect] [--tmpdir DIR]
 
 Metrics stream: each prediction becomes per-class counts at once, so memory does not grow with
@@ -52,6 +52,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--device", default=None,
                         help="cpu, cuda or cuda:N (default: cuda when available, else cpu)")
     parser.add_argument("--gpu-id", type=int, default=0, help="GPU to use with --device cuda")
+    parser.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default=None,
+                        help="autocast of the network (sets model.test_cfg.precision; default: "
+                        "the config's, else fp32): bf16 on CPUs with native bf16 (AMX / "
+                        "avx512_bf16) or GPUs, fp16 on CUDA; float32 with a warning elsewhere. "
+                        "Logits, softmax and argmax stay float32")
     parser.add_argument("--gpu-collect", action="store_true", help="distributed --out: gather "
                         "the predictions through the process group instead of temporary files")
     parser.add_argument("--tmpdir", help="distributed --out: folder for the per-process result "
@@ -146,12 +151,15 @@ def test(args: argparse.Namespace) -> int:
     from seglab.config import Config
     from seglab.engine import get_root_logger
     from seglab.utils import get_dist_info
+    from seglab.utils.precision import effective_precision, set_test_precision
 
     with same_on_every_rank():
         cfg = Config.fromfile(args.config)
         if args.cfg_options:
             cfg.merge_from_dict(args.cfg_options)
         prepare_test_config(cfg, aug_test=args.aug_test)
+        if args.precision is not None:
+            set_test_precision(cfg, args.precision)
         eval_kwargs = dict(args.eval_options or {})
         format_args = None
         if args.format_only:
@@ -174,7 +182,8 @@ def test(args: argparse.Namespace) -> int:
                              tool="tools/test.py")
     where = f"{world_size} processes ({device.type})" if world_size > 1 else str(device)
     logger.info(f"Testing {len(dataset)} images on {where} with batch size "
-                f"{loader.batch_size}{' per process' if world_size > 1 else ''}")
+                f"{loader.batch_size}{' per process' if world_size > 1 else ''} in "
+                f"{effective_precision(model.test_precision, device)}")
 
     outputs = run_test(model, loader, metric=args.eval, device=device, logger=None,
                        show=args.show, show_dir=args.show_dir, opacity=args.opacity,

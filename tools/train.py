@@ -3,7 +3,8 @@
 Usage:
     python tools/train.py CONFIG [--work-dir DIR] [--resume-from CKPT | --load-from CKPT]
         [--auto-resume] [--no-validate] [--options k=v ...] [--seed N] [--diff_seed]
-        [--deterministic] [--device cpu|cuda] [--amp] [--no-label-check]
+        [--deterministic] [--device cpu|cuda] [--amp] [--eval-precision fp32|bf16|fp16]
+        [--no-label-check]
         [--launcher none|pytorch|slurm]
 
 The work dir (default ``work_dirs/<config name>``) receives the resolved config, ``<timestamp>.log``,
@@ -62,7 +63,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--device", choices=["cpu", "cuda"], default=None,
                         help="device to train on (default: cuda when available, else cpu)")
     parser.add_argument("--amp", action="store_true",
-                        help="mixed precision (float16 autocast with a loss scaler, CUDA only)")
+                        help="mixed precision: float16 autocast with a loss scaler on CUDA, "
+                        "bfloat16 autocast on a CPU with native bf16 (AMX / avx512_bf16); "
+                        "float32 with a warning elsewhere")
+    parser.add_argument("--eval-precision", choices=["fp32", "bf16", "fp16"], default=None,
+                        help="precision of the evaluation during training (sets "
+                        "model.test_cfg.precision; default: the config's, else fp32)")
     parser.add_argument("--no-label-check", action="store_true",
                         help="skip the start-up check of a sample of the training labels (it "
                         "stops on 0/255 binary masks; same as `label_check = False` in the config)")
@@ -95,7 +101,11 @@ def apply_args(cfg: Config, args: argparse.Namespace) -> None:
         cfg.gpu_ids = [args.gpu_id]
     cfg.auto_resume = bool(args.auto_resume or cfg.get("auto_resume", False))
     if args.amp:
-        cfg.amp = "fp16"
+        cfg.amp = "auto"  # decided on the training device (seglab.utils.precision.train_amp)
+    if args.eval_precision is not None:
+        from seglab.utils.precision import set_test_precision
+
+        set_test_precision(cfg, args.eval_precision)
     if args.device is not None:
         cfg.device = args.device
     if cfg.get("device") == "cuda" and args.launcher == "none":

@@ -67,7 +67,7 @@ def _dataset_classes(cfg) -> Tuple[Optional[Sequence[str]], Any]:
 def init_segmentor(config: Any, checkpoint: Optional[str] = None,
                    device: Union[str, torch.device] = "cuda:0",
                    cfg_options: Optional[Mapping[str, Any]] = None,
-                   strict: bool = False) -> nn.Module:
+                   strict: bool = False, precision: Optional[str] = None) -> nn.Module:
     """Build a segmentor for inference from a config file (or Config) and a checkpoint.
 
     As MMSeg 0.x: ``model.pretrained`` and ``model.train_cfg`` are dropped, the checkpoint is
@@ -82,11 +82,18 @@ def init_segmentor(config: Any, checkpoint: Optional[str] = None,
         cfg_options: overrides merged into the config (``{'model.test_cfg.mode': 'slide'}``).
         strict: fail (:class:`~seglab.errors.CheckpointError`, listing the keys) when the
             checkpoint does not match the model exactly (e.g. another ``num_classes``).
+        precision: 'fp32', 'bf16' or 'fp16' autocast of the network for every later
+            inference (``model.test_cfg.precision``; None: the config's, else fp32); see
+            :mod:`seglab.utils.precision` for where each one runs natively.
 
     Returns:
         The model.
     """
     cfg = _load_config(config, cfg_options)
+    if precision is not None:
+        from ..utils.precision import set_test_precision
+
+        set_test_precision(cfg, precision)
     model, meta = build_and_load(cfg, checkpoint, strict)
     if meta.get("CLASSES") is not None:
         model.CLASSES, model.PALETTE = tuple(meta["CLASSES"]), meta.get("PALETTE")

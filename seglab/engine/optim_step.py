@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ..utils.precision import autocast_dtype, train_amp
 
 # mmcv's optimizer hook types -> (accumulates gradients, float16 with a loss scaler).
 _HOOK_TYPES = {"OptimizerHook": (False, False), "Fp16OptimizerHook": (False, True),
@@ -40,7 +41,7 @@ def parse_optimizer_config(optimizer_config: Optional[Mapping[str, Any]],
         fp16: MMSeg's ``fp16 = dict(loss_scale=512.)``: float16 AMP for whichever hook type,
             as MMSeg's train_segmentor makes the hook its Fp16 variant; a ``loss_scale`` in
             ``optimizer_config`` wins over this one.
-        amp: ``--amp`` (``cfg.amp``: ``'fp16'``/True or ``'bf16'``), used when neither
+        amp: ``--amp`` (``cfg.amp``: ``'auto'``, ``'fp16'``/True or ``'bf16'``), used when neither
             ``optimizer_config`` nor ``fp16`` asks for float16; its loss scale is dynamic.
 
     Returns:
@@ -89,9 +90,12 @@ class OptimStep:
         grad_clip: ``dict(max_norm=..., norm_type=2)`` for ``clip_grad_norm_``; None: no clipping.
         cumulative_iters: iterations (batches) whose gradients are summed before each step; the
             loss is divided by it (by the remainder for the last incomplete group), as mmcv does.
-        amp: None/False, ``'fp16'`` (or True) or ``'bf16'``. float16 runs only on CUDA (with a
-            ``GradScaler``); on a CPU it is a no-op with one warning. bfloat16 autocasts on any
-            device, without loss scaling.
+        amp: None/False, ``'fp16'`` (or True), ``'bf16'`` or ``'auto'`` (``--amp``: float16 on
+            CUDA, bfloat16 on a CPU with native bf16, see
+            :func:`seglab.utils.precision.train_amp`). float16 runs only on CUDA (with a
+            ``GradScaler``); on a CPU it is a no-op with one warning. bfloat16 autocasts without
+            loss scaling where the hardware has it (a CPU that would emulate it, or a GPU
+            without it, trains in float32 with one warning).
         loss_scale: ``'dynamic'``, a fixed float (overflowing steps are skipped, the scale stays),
             or a dict of ``GradScaler`` arguments (``init_scale``, ``growth_interval``, ...).
     """
@@ -109,8 +113,12 @@ class OptimStep:
         self.grad_clip = dict(grad_clip) if grad_clip is not None else None
         self.cumulative_iters = cumulative_iters
         amp = "fp16" if amp is True else (None if amp is False else amp)
-        if amp not in (None, "fp16", "bf16"):
-            raise ConfigError(f"amp must be None, 'fp16' or 'bf16', got {amp!r}")
+        if amp not in (None, "fp16", "bf16", "auto"):
+            raise ConfigError(f"amp must be None, 'fp16', 'bf16' or 'auto', got {amp!r}")
+        if amp == "auto":  # --amp: float16 on CUDA, bfloat16 on a CPU that has it natively
+            amp = train_amp(self.device)
+        elif amp == "bf16" and autocast_dtype("bf16", self.device) is None:
+            amp = None  # emulated bf16: float32, with the one warning autocast_dtype gave
         if amp == "fp16" and self.device.type != "cuda":
             warnings.warn(f"AMP float16 is only used on CUDA; training on {self.device.type} in "
                           f"float32 (pass amp='bf16' for bfloat16 autocast on this device).")

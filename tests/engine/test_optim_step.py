@@ -66,7 +66,12 @@ def test_grad_clip_bounds_the_update_and_reports_the_norm():
     assert update <= 1e-3 * 1.0001
 
 
-def test_amp_options_on_cpu():
+def test_amp_options_on_cpu(monkeypatch):
+    from seglab.utils import precision
+
+    # As on a CPU with native bf16 (tests/utils/test_precision.py covers the emulating ones).
+    monkeypatch.setattr(precision, "cpu_bf16_support", lambda: precision.CpuBf16Support(
+        native=True, flags=("avx512_bf16",), capability="AVX512", cpu="test CPU"))
     with pytest.warns(UserWarning, match="only used on CUDA"):
         fp16 = OptimStep("cpu", amp="fp16")
     assert fp16.amp is None and fp16.scaler is None and fp16.state_dict() == {}

@@ -16,6 +16,7 @@ import torch.distributed as dist
 from torch import nn
 
 from ...utils import get_dist_info, is_distributed
+from ...utils.precision import autocast, check_precision
 from ..layers import initialize
 
 LossValue = Union[torch.Tensor, Sequence[torch.Tensor]]
@@ -106,9 +107,18 @@ class BaseSegmentor(nn.Module):
         for aug, (img, metas) in enumerate(zip(imgs, img_metas)):
             if len(metas) != img.shape[0]:
                 raise ValueError(f"augmentation {aug}: {img.shape[0]} images but {len(metas)} metas")
-        if len(imgs) == 1:
-            return self.simple_test(imgs[0], img_metas[0], **kwargs)
-        return self.aug_test(imgs, img_metas, **kwargs)
+        # The network runs in model.test_cfg.precision; encode_decode returns float32 logits, so
+        # resizing, softmax and argmax stay float32.
+        with autocast(self.test_precision, imgs[0].device):
+            if len(imgs) == 1:
+                return self.simple_test(imgs[0], img_metas[0], **kwargs)
+            return self.aug_test(imgs, img_metas, **kwargs)
+
+    @property
+    def test_precision(self) -> str:
+        """``test_cfg.precision``: 'fp32' (default), 'bf16' or 'fp16' (see seglab.utils.precision)."""
+        test_cfg = getattr(self, "test_cfg", None) or {}
+        return check_precision(test_cfg.get("precision"), "model.test_cfg.precision")
 
     def forward(self, img, img_metas, return_loss: bool = True, **kwargs):
         """Losses (``return_loss=True``: needs ``gt_semantic_seg``) or predictions."""

@@ -87,7 +87,8 @@ class CascadeEncoderDecoder(EncoderDecoder):
         out = self.decode_head[0].forward_test(x, img_metas, self.test_cfg)
         for head in self.decode_head[1:]:
             out = head.forward_test(x, out, img_metas, self.test_cfg)
-        return resize(out, size=img.shape[2:], mode="bilinear", align_corners=self.align_corners)
+        return resize(out.float(), size=img.shape[2:], mode="bilinear",
+                      align_corners=self.align_corners)
 
     def _decode_head_forward_train(self, x, img_metas: Metas,
                                    gt_semantic_seg: torch.Tensor) -> Dict[str, torch.Tensor]:

@@ -44,7 +44,8 @@ class EncoderDecoder(BaseSegmentor):
         test_cfg: ``dict(mode='whole')`` or ``dict(mode='slide', crop_size=(h, w),
             stride=(h, w), slide_batch_size=4)``; ``slide_batch_size`` is the number of crops
             per forward pass in slide mode (all images of the batch counted; default 4), a
-            seglab addition that does not change the result.
+            seglab addition that does not change the result; ``precision`` ('fp32', 'bf16',
+            'fp16') is the autocast of the network at test time (seglab.utils.precision).
         pretrained: backbone checkpoint, loaded by :meth:`init_weights`.
         init_cfg: accepted for config compatibility (sub-modules have their own).
     """
@@ -101,6 +102,7 @@ class EncoderDecoder(BaseSegmentor):
         """``test_cfg.mode`` ('whole' when unset), validated with the slide keys it needs."""
         cfg = self.test_cfg if self.test_cfg is not None else {}
         mode = cfg.get("mode", "whole")
+        self.test_precision  # noqa: B018 (validates test_cfg.precision)
         if mode not in ("whole", "slide"):
             raise ConfigError(f"model.test_cfg.mode = {mode!r}; use 'whole' or 'slide'.")
         if mode == "slide":
@@ -140,7 +142,9 @@ class EncoderDecoder(BaseSegmentor):
     def encode_decode(self, img: torch.Tensor, img_metas: Optional[Metas] = None) -> torch.Tensor:
         """Logits (N, out_channels, H, W) at the input size (bilinear upsampling of the head output)."""
         out = self.decode_head.forward_test(self.extract_feat(img), img_metas, self.test_cfg)
-        return resize(out, size=img.shape[2:], mode="bilinear", align_corners=self.align_corners)
+        # float32 from here on, also under bf16/fp16 autocast (test_cfg.precision)
+        return resize(out.float(), size=img.shape[2:], mode="bilinear",
+                      align_corners=self.align_corners)
 
     def forward_dummy(self, img: torch.Tensor) -> torch.Tensor:
         """:meth:`encode_decode` without metas (for FLOP counting and export)."""
@@ -194,7 +198,8 @@ class EncoderDecoder(BaseSegmentor):
 
     def _probs_per_image(self, img: torch.Tensor, img_meta: Metas, rescale: bool) -> List[torch.Tensor]:
         logits = self._logits_per_image(img, img_meta, rescale)
-        return [flip_back(logits_to_probs(logit, self.out_channels), meta)
+        # In place: the logits are this call's own, and a second full-size map costs memory.
+        return [flip_back(logits_to_probs(logit, self.out_channels, inplace=True), meta)
                 for logit, meta in zip(logits, img_meta)]
 
     def inference(self, img: torch.Tensor, img_meta: Metas, rescale: bool) -> PerImage:
