@@ -5,7 +5,8 @@
 # CPU-sized run of a real-time model. tests/tools/test_realtime_end_to_end.py trains and tests it;
 # of BiSeNetV2, STDC1 and Fast-SCNN narrowed alike, it learned most in a few hundred iterations.
 # Generate the data first:
-#   python tools/misc/make_synthetic_voc.py data/synthetic_voc_64 --num-train 96 --num-val 16 --size 64 --seed 11
+#   python tools/misc/make_synthetic_voc.py data/synthetic_voc_64 --num-train 96 --num-val 16 \
+#       --size 64 --seed 11
 # Train:  python tools/train.py configs/demo/bisenetv2_fcn-narrow_64x64_synthetic_voc.py
 # Test:   python tools/test.py CONFIG work_dirs/.../latest.pth --eval mIoU
 _base_ = [
