@@ -46,8 +46,10 @@ def unpad_and_rescale(seg_logit: torch.Tensor, img_metas: Sequence[Mapping], res
         h, w = _hw(meta.get("img_shape", seg_logit.shape[2:]))
         if (h, w) != tuple(logit.shape[2:]):
             logit = logit[:, :, :h, :w]
-        if rescale:
-            size = _hw(meta.get("ori_shape", (h, w)))
+        size = _hw(meta.get("ori_shape", (h, w)))
+        # A bilinear resize to the same size is the identity (weights 1 and 0, bit for bit):
+        # skipping it saves a full-resolution float copy on the usual fixed-size test sets.
+        if rescale and size != tuple(logit.shape[2:]):
             logit = resize(logit, size=size, mode="bilinear", align_corners=align_corners,
                            warning=False)
         outs.append(logit)
@@ -124,7 +126,7 @@ def slide_logits(encode_decode: EncodeDecode, img: torch.Tensor, num_classes: in
             count[:, :, y1:y2, x1:x2] += 1
     if (count == 0).any():
         raise RuntimeError("slide inference left pixels uncovered; check test_cfg crop_size/stride")
-    return preds / count
+    return preds.div_(count)  # in place: no second full-resolution copy
 
 
 def slide_inference(encode_decode: EncodeDecode, img: torch.Tensor, img_metas: Sequence[Mapping],
@@ -140,9 +142,32 @@ def slide_inference(encode_decode: EncodeDecode, img: torch.Tensor, img_metas: S
     return unpad_and_rescale(logits, img_metas, rescale, align_corners)
 
 
-def logits_to_probs(seg_logit: torch.Tensor, out_channels: int) -> torch.Tensor:
-    """Softmax over classes, or sigmoid for a single-channel (binary) head."""
-    return torch.sigmoid(seg_logit) if out_channels == 1 else F.softmax(seg_logit, dim=1)
+# Rows of a (B, C, H, W) map per softmax chunk of logits_to_probs(inplace=True).
+SOFTMAX_CHUNK_ROWS = 64
+
+
+def logits_to_probs(seg_logit: torch.Tensor, out_channels: int,
+                    inplace: bool = False) -> torch.Tensor:
+    """Softmax over classes, or sigmoid for a single-channel (binary) head.
+
+    Args:
+        seg_logit: (B, C, H, W) logits.
+        out_channels: C; 1 means sigmoid.
+        inplace: write the probabilities into ``seg_logit`` (the softmax runs over chunks of
+            :data:`SOFTMAX_CHUNK_ROWS` rows, each pixel's classes at once, so the values are
+            bit-identical to ``F.softmax`` without a second full-resolution map).
+
+    Returns:
+        (B, C, H, W) probabilities (``seg_logit`` itself with ``inplace``).
+    """
+    if not inplace:
+        return torch.sigmoid(seg_logit) if out_channels == 1 else F.softmax(seg_logit, dim=1)
+    if out_channels == 1:
+        return seg_logit.sigmoid_()
+    for top in range(0, seg_logit.shape[2], SOFTMAX_CHUNK_ROWS):
+        rows = seg_logit[:, :, top:top + SOFTMAX_CHUNK_ROWS]
+        rows.copy_(F.softmax(rows, dim=1))
+    return seg_logit
 
 
 def flip_back(output: torch.Tensor, meta: Mapping) -> torch.Tensor:
