@@ -184,7 +184,7 @@ def measure_family(family: str, path: Path, size: int, repeat: int, warmup: int,
             row.macs = count_macs(model, x)
         row.seconds = median_forward_time(model, x, repeat, warmup)
     except Exception as exc:  # noqa: BLE001 - one family's failure must not end the table
-        row.note = f"skipped: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}"
+        row.note = f"skipped: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
     return row
 
 
