@@ -50,7 +50,8 @@ def write_label_pngs(dataset, results: Sequence, imgfile_prefix: str,
         imgfile_prefix: output folder (created).
         indices: dataset index of each result (default ``range(len(results))``).
         convert: applied to each map before saving (e.g. train ids -> label ids).
-        palette: PNG palette (default: the dataset's ``PALETTE``).
+        palette: PNG palette (default: the dataset's ``PALETTE``); False writes grey-level
+            PNGs without a palette.
 
     Returns:
         The written file names.
@@ -60,7 +61,7 @@ def write_label_pngs(dataset, results: Sequence, imgfile_prefix: str,
     if len(indices) != len(results):
         raise ValueError(f"format_results got {len(results)} results but {len(indices)} indices.")
     os.makedirs(imgfile_prefix, exist_ok=True)
-    palette = dataset.PALETTE if palette is None else palette
+    palette = dataset.PALETTE if palette is None else (None if palette is False else palette)
     files = []
     for result, idx in zip(results, indices):
         label = np.load(result) if isinstance(result, str) else np.asarray(result)
