@@ -8,37 +8,21 @@ computed from the validation labels (its background IoU over the classes present
 iterations the model learns the background and the texture class (stripes): mIoU about 0.2
 (0.196-0.216 over seeds 0 and 1 and class weights tried) against 0.135.
 """
-import json
-import os
 import pickle
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from seglab.datasets import make_synthetic_voc
-from train_helpers import run_once
+from train_helpers import (ROOT, background_only_miou, read_labels, run_once, run_tool,
+                           tool_metric, val_record)
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "configs/demo/segformer_mit-b0-narrow_128x128_synthetic_voc.py"
 SLIDE = ["model.test_cfg.mode=slide", "model.test_cfg.crop_size=(96,96)",
          "model.test_cfg.stride=(64,64)"]
-
-
-def run_tool(script, *args, cwd):
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    # One thread: on a busy small machine more threads per process cost more than they give.
-    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    result = subprocess.run([sys.executable, str(ROOT / "tools" / script), *map(str, args)],
-                            cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "Traceback" not in result.stderr
-    return result
 
 
 def _train_and_test(tmp: Path) -> None:
@@ -58,27 +42,12 @@ def run(tmp_path_factory):
     """Train once and test twice per session, whichever xdist worker gets here first."""
     tmp = run_once(tmp_path_factory, "segformer_end_to_end", lambda p: (p.mkdir(),
                                                                        _train_and_test(p)))
-    names = (tmp / "voc/ImageSets/Segmentation/val.txt").read_text().split()
-    labels = [np.array(Image.open(tmp / "voc/SegmentationClass" / f"{n}.png")) for n in names]
-    return tmp, labels
-
-
-def background_only_miou(labels):
-    """mIoU of predicting background everywhere: background IoU = its share of the labelled
-    pixels, the other classes present score 0, absent classes are NaN (left out of the mean)."""
-    counts = sum(np.bincount(label.ravel(), minlength=256) for label in labels)[:255]
-    return counts[0] / counts.sum() / np.count_nonzero(counts)
-
-
-def tool_metric(folder: Path) -> dict:
-    (eval_json,) = folder.glob("eval_*.json")
-    return json.loads(eval_json.read_text())["metric"]
+    return tmp, read_labels(tmp / "voc")
 
 
 def test_training_learns_well_above_the_background_only_baseline(run):
     tmp, labels = run
-    (log,) = (tmp / "work_dir").glob("*.log.json")
-    (val,) = [r for r in map(json.loads, log.read_text().splitlines()) if r.get("mode") == "val"]
+    val = val_record(tmp / "work_dir")
     baseline = background_only_miou(labels)
     assert 0.1 < baseline < 0.2  # 6 classes, about 80% background
     assert val["mIoU"] > 1.3 * baseline, (val["mIoU"], baseline)
@@ -88,8 +57,7 @@ def test_training_learns_well_above_the_background_only_baseline(run):
 
 def test_test_tool_whole_mode_reproduces_the_training_evaluation(run):
     tmp, _ = run
-    (log,) = (tmp / "work_dir").glob("*.log.json")
-    (val,) = [r for r in map(json.loads, log.read_text().splitlines()) if r.get("mode") == "val"]
+    val = val_record(tmp / "work_dir")
     metric = tool_metric(tmp / "whole")
     for key in ("aAcc", "mIoU", "mAcc"):
         assert metric[key] == pytest.approx(val[key], abs=1e-4), key
