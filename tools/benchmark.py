@@ -3,7 +3,7 @@
 Usage:
     python tools/benchmark.py CONFIG CHECKPOINT [--repeat-times N] [--num-images 200]
         [--log-interval 50] [--device cpu|cuda] [--precision fp32|bf16|fp16] [--work-dir DIR]
-        [--options k=v ...]
+        [--fuse-conv-bn] [--channels-last] [--compile [BACKEND]] [--options k=v ...]
 
 Per run: the test set at batch size 1, 5 warm-up images, then the mean time of the network
 forward plus post-processing over --num-images images (data loading excluded), fps, peak memory,
@@ -39,6 +39,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default=None,
                         help="autocast of the network (sets model.test_cfg.precision; default: "
                         "the config's, else fp32); see tools/test.py --precision")
+    from seglab.apis.fast_paths import add_fast_path_args
+
+    add_fast_path_args(parser)  # --fuse-conv-bn, --channels-last, --compile
     add_cfg_options_args(parser)
     return parser.parse_args(argv)
 
@@ -74,9 +77,13 @@ def main(argv=None) -> int:
     model = build_test_model(cfg, args.checkpoint, device, strict=True,
                              tool="tools/benchmark.py")
 
+    from seglab.apis.fast_paths import apply_fast_path_args, fast_path_names
+
+    model = apply_fast_path_args(model, args)
     precision = effective_precision(model.test_precision, device)
-    print(f"Precision: {precision}")
-    results = dict(config=args.config, unit="img / s", precision=precision)
+    print(f"Precision: {precision}; fast paths: {fast_path_names(args)}")
+    results = dict(config=args.config, unit="img / s", precision=precision,
+                   fast_paths=fast_path_names(args))
     fps_list = []
     for run in range(args.repeat_times):
         print(f"Run {run + 1}:")

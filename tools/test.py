@@ -4,7 +4,8 @@ Usage:
     python tools/test.py CONFIG CHECKPOINT [--eval mIoU [mDice mFscore]] [--show]
         [--show-dir DIR] [--opacity 0.5] [--out results.pkl] [--format-only
         --eval-options imgfile_prefix=DIR] [--aug-test] [--batch-size N] [--device cpu]
-        [--work-dir DIR] [--precision fp32|bf16|fp16] [--options k=v ...]
+        [--work-dir DIR] [--precision fp32|bf16|fp16] [--fuse-conv-bn] [--channels-last]
+        [--compile [BACKEND]] [--options k=v ...]
     tools/dist_test.sh CONFIG CHECKPOINT GPUS [same arguments] [--gpu-collect] [--tmpdir DIR]
 
 Metrics stream: each prediction becomes per-class counts at once, so memory does not grow with
@@ -57,6 +58,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "the config's, else fp32): bf16 on CPUs with native bf16 (AMX / "
                         "avx512_bf16) or GPUs, fp16 on CUDA; float32 with a warning elsewhere. "
                         "Logits, softmax and argmax stay float32")
+    from seglab.apis.fast_paths import add_fast_path_args
+
+    add_fast_path_args(parser)  # --fuse-conv-bn, --channels-last, --compile
     parser.add_argument("--gpu-collect", action="store_true", help="distributed --out: gather "
                         "the predictions through the process group instead of temporary files")
     parser.add_argument("--tmpdir", help="distributed --out: folder for the per-process result "
@@ -180,6 +184,10 @@ def test(args: argparse.Namespace) -> int:
     # The bare segmentor, not DDP: a test forward needs no gradient or buffer synchronisation.
     model = build_test_model(cfg, args.checkpoint, device, dataset, strict=True, logger=logger,
                              tool="tools/test.py")
+    from seglab.apis.fast_paths import apply_fast_path_args, fast_path_names
+
+    model = apply_fast_path_args(model, args)
+    logger.info(f"Fast paths: {fast_path_names(args)}")
     where = f"{world_size} processes ({device.type})" if world_size > 1 else str(device)
     logger.info(f"Testing {len(dataset)} images on {where} with batch size "
                 f"{loader.batch_size}{' per process' if world_size > 1 else ''} in "

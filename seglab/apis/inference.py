@@ -67,7 +67,9 @@ def _dataset_classes(cfg) -> Tuple[Optional[Sequence[str]], Any]:
 def init_segmentor(config: Any, checkpoint: Optional[str] = None,
                    device: Union[str, torch.device] = "cuda:0",
                    cfg_options: Optional[Mapping[str, Any]] = None,
-                   strict: bool = False, precision: Optional[str] = None) -> nn.Module:
+                   strict: bool = False, precision: Optional[str] = None,
+                   fuse_conv_bn: bool = False, channels_last: bool = False,
+                   compile: Union[bool, str] = False) -> nn.Module:  # noqa: A002
     """Build a segmentor for inference from a config file (or Config) and a checkpoint.
 
     As MMSeg 0.x: ``model.pretrained`` and ``model.train_cfg`` are dropped, the checkpoint is
@@ -85,6 +87,10 @@ def init_segmentor(config: Any, checkpoint: Optional[str] = None,
         precision: 'fp32', 'bf16' or 'fp16' autocast of the network for every later
             inference (``model.test_cfg.precision``; None: the config's, else fp32); see
             :mod:`seglab.utils.precision` for where each one runs natively.
+        fuse_conv_bn, channels_last, compile: float32 fast paths (off by default), see
+            :func:`seglab.apis.fast_paths.optimize_for_inference`; with ``fuse_conv_bn`` the
+            returned model has its BN layers folded (its state_dict differs from the
+            checkpoint's).
 
     Returns:
         The model.
@@ -101,6 +107,11 @@ def init_segmentor(config: Any, checkpoint: Optional[str] = None,
         model.CLASSES, model.PALETTE = _dataset_classes(cfg)
     model.to(device)
     model.eval()
+    if fuse_conv_bn or channels_last or compile:
+        from .fast_paths import optimize_for_inference
+
+        model = optimize_for_inference(model, fuse_conv_bn=fuse_conv_bn,
+                                       channels_last=channels_last, compile=compile)
     return model
 
 

@@ -1,10 +1,15 @@
-"""BatchNorm folding (seglab.models.fuse): same outputs as the plain model, original untouched.
+"""Float32 fast paths: BN folding (seglab.models.fuse) and channels_last give the plain outputs.
 
 The sweep runs every registered backbone, neck, head and segmentor of tests/models/tiny_configs.py
 with random BN statistics and affine parameters (fresh BN layers are the identity, which would
-hide a wrong fold) and compares the folded model with the plain one to 1e-5.
+hide a wrong fold) and compares the folded model with the plain one to 1e-5 (absolute) and its
+channels_last copy (parameters and inputs NHWC) to 1e-5 relative to the largest output
+(``1e-5 * max(1, |out|.max())``: NHWC convolution kernels sum in another order; the tiny
+CascadeEncoderDecoder's logits differ by 1.05e-5). The original's state_dict stays untouched.
 """
 from __future__ import annotations
+
+import copy
 
 import pytest
 import torch
@@ -51,41 +56,65 @@ def _bn_count(model: nn.Module) -> int:
     return sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
 
 
-def _check(model: nn.Module, run) -> nn.Module:
-    """Fold a copy of ``model`` (eval mode); outputs within ATOL, ``model`` unchanged."""
+def _nhwc(value):
+    if isinstance(value, torch.Tensor):
+        return value.contiguous(memory_format=torch.channels_last) if value.dim() == 4 else value
+    if isinstance(value, (list, tuple)):
+        return type(value)(_nhwc(v) for v in value)
+    return value
+
+
+def _channels_last(model: nn.Module) -> nn.Module:
+    return copy.deepcopy(model).to(memory_format=torch.channels_last)
+
+
+PATHS = ["fuse", "channels_last"]
+
+
+def _check(model: nn.Module, run, path: str = "fuse", *inputs) -> nn.Module:
+    """Apply ``path`` to ``model`` (eval mode); ``run(model, *inputs)`` within the bound,
+    ``model`` unchanged."""
     model = randomize_bn(model).eval()
     before = _state(model)
     with torch.no_grad():
-        plain = _tensors(run(model))
-        fused = fuse_conv_bn(model)
-        folded = _tensors(run(fused))
-    assert len(plain) == len(folded)
-    for a, b in zip(plain, folded):
+        plain = _tensors(run(model, *inputs))
+        if path == "fuse":
+            fast = fuse_conv_bn(model)
+            out = _tensors(run(fast, *inputs))
+        else:
+            fast = _channels_last(model)
+            out = _tensors(run(fast, *_nhwc(inputs)))
+    assert len(plain) == len(out)
+    for a, b in zip(plain, out):
         assert a.shape == b.shape
-        assert (a - b).abs().max().item() <= ATOL
+        bound = ATOL if path == "fuse" else ATOL * max(1.0, a.abs().max().item())
+        assert (a - b).abs().max().item() <= bound
     _assert_same_state(model, before)
-    assert _bn_count(model) - _bn_count(fused) == fused.fused_conv_bn
-    return fused
+    if path == "fuse":
+        assert _bn_count(model) - _bn_count(fast) == fast.fused_conv_bn
+    return fast
 
 
+@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("name", BY_KIND["backbone"])
-def test_backbone_folded_equals_plain(name):
+def test_backbone_fast_path_equals_plain(name, path):
     torch.manual_seed(0)
-    x = _image(False)
-    _check(build_backbone(_tiny(name)), lambda m: m(x))
+    _check(build_backbone(_tiny(name)), lambda m, x: m(x), path, _image(False))
 
 
+@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("name", BY_KIND["neck"])
-def test_neck_folded_equals_plain(name):
+def test_neck_fast_path_equals_plain(name, path):
     torch.manual_seed(0)
     backbone = build_backbone(dict(NECK_INPUTS.get(name, NECK_INPUT))).eval()
     with torch.no_grad():
         feats = backbone(_image(False))
-    _check(build_neck(_tiny(name)), lambda m: m(feats))
+    _check(build_neck(_tiny(name)), lambda m, f: m(f), path, feats)
 
 
+@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("name", BY_KIND["head"])
-def test_head_folded_equals_plain(name):
+def test_head_fast_path_equals_plain(name, path):
     torch.manual_seed(0)
     calls = HEAD_CALLS.get(name, {})
     common = HEAD_COMMON if calls.get("common", True) else {}
@@ -96,19 +125,21 @@ def test_head_folded_equals_plain(name):
     if isinstance(head, BaseCascadeDecodeHead):  # also reads the previous stage's logits
         side = IMAGE_SIZE // calls.get("prev_stride", _head_inputs(name, head)[3])
         prev = [torch.randn(2, NUM_CLASSES, side, side)]
-    _check(head, lambda m: m.forward_test(feats, *prev, [{}] * 2, calls.get("test_cfg")))
+    _check(head, lambda m, f, p: m.forward_test(f, *p, [{}] * 2, calls.get("test_cfg")), path,
+           feats, prev)
 
 
+@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("name", BY_KIND["segmentor"])
-def test_segmentor_folded_equals_plain(name):
+def test_segmentor_fast_path_equals_plain(name, path):
     torch.manual_seed(0)
-    x = _image(False)
-    _check(build_segmentor(_tiny(name)), lambda m: m.encode_decode(x, None))
+    _check(build_segmentor(_tiny(name)), lambda m, x: m.encode_decode(x, None), path,
+           _image(False))
 
 
 def test_resnet_segmentor_folds_every_bn():
     model, x = build_segmentor(_tiny("EncoderDecoder")), torch.randn(1, 3, 32, 32)
-    fused = _check(model, lambda m: m.encode_decode(x, None))
+    fused = _check(model, lambda m, x: m.encode_decode(x, None), "fuse", x)
     assert _bn_count(fused) == 0 and fused.fused_conv_bn == _bn_count(model) > 20
     # The folded convs carry the BN: a bias where the BN was.
     assert fused.backbone.layer1[0].conv1.bias is not None
@@ -146,7 +177,7 @@ def _conv_module(order, norm="BN"):
                                            (("act", "conv", "norm"), 1)])
 def test_conv_module_orders(order, folded):
     x = torch.randn(2, 4, 8, 8)
-    fused = _check(_conv_module(order), lambda m: m(x))
+    fused = _check(_conv_module(order), lambda m, x: m(x), "fuse", x)
     assert fused.fused_conv_bn == folded
 
 
@@ -154,7 +185,7 @@ def test_sequential_folds_only_adjacent_conv_bn():
     seq = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Conv2d(4, 4, 1), nn.ReLU(),
                         nn.BatchNorm2d(4), nn.BatchNorm2d(4))
     x = torch.randn(2, 3, 8, 8)
-    fused = _check(seq, lambda m: m(x))
+    fused = _check(seq, lambda m, x: m(x), "fuse", x)
     assert fused.fused_conv_bn == 1 and isinstance(fused[1], nn.Identity)
     assert isinstance(fused[4], nn.BatchNorm2d)
 
@@ -164,7 +195,7 @@ def test_sync_bn_folds_and_batch_statistics_bn_does_not():
                         nn.Conv2d(4, 4, 3), nn.SyncBatchNorm(4),
                         nn.Conv2d(4, 4, 3), nn.BatchNorm2d(4, track_running_stats=False))
     x = torch.randn(2, 3, 12, 12)
-    fused = _check(seq, lambda m: m(x))
+    fused = _check(seq, lambda m, x: m(x), "fuse", x)
     assert fused.fused_conv_bn == 2 and isinstance(fused[5], nn.BatchNorm2d)
 
 

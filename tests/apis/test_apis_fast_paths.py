@@ -1,0 +1,130 @@
+"""optimize_for_inference and its options in init_segmentor, tools/test.py, tools/benchmark.py.
+
+Bounds: BN folding and channels_last give probabilities within 1e-5 of the plain model's (see
+tests/models/test_fuse.py for every registered type); on the tiny FCN's random-weight
+predictions the label maps and the metrics are equal. ``torch.compile`` is tested with the
+'eager' backend (dynamo's graph capture, no C++ compiler, a few seconds); inductor compiles for
+minutes on this 2-core CPU and is not run here. The compile case is marked slow.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+
+from apis_helpers import make_fixture_files, tiny_model
+from seglab.apis.fast_paths import optimize_for_inference
+from seglab.errors import ConfigError
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+SIZE = 40
+
+
+def _randomize_bn(model):
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.copy_(torch.randn(m.num_features, generator=gen) * 0.2)
+                m.running_var.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
+    return model
+
+
+def _run(model, img):
+    metas = [dict(img_shape=(SIZE, SIZE, 3), ori_shape=(SIZE, SIZE, 3), flip=False)] * len(img)
+    with torch.inference_mode():
+        return model.inference(img, metas, rescale=True), model.simple_test(img, metas)
+
+
+@pytest.mark.parametrize("options", [
+    dict(fuse_conv_bn=True), dict(channels_last=True),
+    dict(fuse_conv_bn=True, channels_last=True),
+    # dynamo's first capture costs ~30 s on the loaded 2-core CPU (its import, mostly)
+    pytest.param(dict(fuse_conv_bn=True, compile="eager"), marks=pytest.mark.slow)])
+def test_fast_paths_give_the_plain_predictions(options):
+    img = torch.randn(2, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(1))
+    plain = _randomize_bn(tiny_model())
+    probs, labels = _run(plain, img)
+    fast = optimize_for_inference(_randomize_bn(tiny_model()), **options)
+    fast_probs, fast_labels = _run(fast, img)
+    assert (fast_probs - probs).abs().max() <= 1e-5
+    assert all(np.array_equal(a, b) for a, b in zip(labels, fast_labels))
+    if options.get("fuse_conv_bn"):
+        assert fast.fused_conv_bn > 0
+    if options.get("channels_last"):
+        assert fast.decode_head.conv_seg.weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_not_inplace_leaves_the_model_alone():
+    model = tiny_model()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    fast = optimize_for_inference(model, fuse_conv_bn=True, inplace=False)
+    assert fast is not model and fast.fused_conv_bn > 0
+    after = model.state_dict()
+    assert list(after) == list(before) and all(torch.equal(after[k], before[k]) for k in before)
+
+
+def test_bad_compile_value_and_training_mode():
+    with pytest.raises(ConfigError, match="compile must be True, False or a torch.compile"):
+        optimize_for_inference(tiny_model(), compile=3)
+    with pytest.raises(ValueError, match="model.eval"):
+        optimize_for_inference(tiny_model().train(), fuse_conv_bn=True)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    return make_fixture_files(str(tmp_path_factory.mktemp("fast_paths")))
+
+
+def test_init_segmentor_options(files):
+    from seglab.apis import inference_segmentor, init_segmentor
+
+    img = osp.join(files["data_root"], "JPEGImages")
+    img = osp.join(img, sorted(os.listdir(img))[0])
+    plain = init_segmentor(files["config"], files["checkpoint"], device="cpu")
+    fast = init_segmentor(files["config"], files["checkpoint"], device="cpu",
+                          fuse_conv_bn=True, channels_last=True)
+    assert fast.fused_conv_bn > 0 and fast.CLASSES == plain.CLASSES and fast.cfg is not None
+    assert np.array_equal(inference_segmentor(plain, img)[0], inference_segmentor(fast, img)[0])
+
+
+def _load_tool(name: str):
+    spec = importlib.util.spec_from_file_location(f"seglab_tools_{name}_fast_paths",
+                                                  osp.join(REPO, "tools", f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _metrics(tool, files, work, *extra):
+    assert tool.main([files["config"], files["checkpoint"], "--eval", "mIoU", "--device", "cpu",
+                      "--work-dir", str(work), "--options", "data.workers_per_gpu=0",
+                      *extra]) == 0
+    (name,) = os.listdir(work)
+    with open(work / name) as f:
+        return json.load(f)["metric"]
+
+
+def test_test_tool_fast_paths_same_metrics(files, tmp_path, capfd):
+    tool = _load_tool("test")
+    plain = _metrics(tool, files, tmp_path / "plain")
+    assert "Fast paths: none" in "".join(capfd.readouterr())
+    fast = _metrics(tool, files, tmp_path / "fast", "--fuse-conv-bn", "--channels-last")
+    assert "Fast paths: fuse_conv_bn, channels_last" in "".join(capfd.readouterr())
+    assert fast == pytest.approx(plain, abs=1e-6, nan_ok=True)
+
+
+def test_benchmark_tool_records_the_fast_paths(files, tmp_path, capsys):
+    tool = _load_tool("benchmark")
+    assert tool.main([files["config"], files["checkpoint"], "--num-images", "2",
+                      "--num-warmup", "1", "--device", "cpu", "--fuse-conv-bn",
+                      "--work-dir", str(tmp_path)]) == 0
+    (name,) = os.listdir(tmp_path)
+    with open(tmp_path / name) as f:
+        assert json.load(f)["fast_paths"] == "fuse_conv_bn"
+    assert "fast paths: fuse_conv_bn" in capsys.readouterr().out
