@@ -112,6 +112,31 @@ def test_loveda_format_results_writes_class_indices_without_palette(mmseg_testda
         ds.format_results(np.zeros((2, 2)), str(tmp_path / "bad"))
 
 
+def test_loveda_format_only_test_run_writes_the_server_files(mmseg_testdata, tmp_path):
+    """tools/test.py --format-only's path: the shipped LoveDA test set, a tiny 7-class model."""
+    import sys
+
+    sys.path.insert(0, osp.join(ROOT, "tests", "apis"))
+    from apis_helpers import tiny_model
+
+    from seglab.apis.test import run_test
+
+    root = osp.join(mmseg_testdata, "pseudo_loveda_dataset")
+    cfg = _load("loveda.py", {"data.test.data_root": root, "data.test.img_dir": "img_dir",
+                              "data.test.ann_dir": "ann_dir",
+                              "data.test.pipeline.1.img_scale": (48, 48)})
+    loader = build_dataloader_from_cfg(cfg.data, "test", seed=0)
+    prefix = tmp_path / "submit"
+    out = run_test(tiny_model(num_classes=7), loader, keep_predictions=True, format_only=True,
+                   format_args=dict(imgfile_prefix=str(prefix)), logger="silent")
+    assert sorted(os.listdir(prefix)) == ["0.png", "1.png", "2.png"]
+    for name, pred in zip(("0.png", "1.png", "2.png"), out.predictions):
+        image = Image.open(prefix / name)
+        assert image.mode == "L" and image.size == (1024, 1024)
+        np.testing.assert_array_equal(np.array(image), pred)
+    assert len(np.unique(np.concatenate([p.ravel() for p in out.predictions]))) > 1
+
+
 def test_isaid_lists_instance_color_labels(mmseg_testdata):
     root = osp.join(mmseg_testdata, "pseudo_isaid_dataset")
     options = {f"data.train.{k}": v for k, v in
@@ -127,6 +152,9 @@ def test_isaid_lists_instance_color_labels(mmseg_testdata):
         "P0000_0_896_1536_2432_instance_color_RGB.png"]
     assert all(osp.isfile(osp.join(root, "ann_dir", i["ann"]["seg_map"]))
                for i in split.img_infos)
+    # MMSeg's iSAID sample files are empty (listing only): loading one says so
+    with pytest.raises(DatasetError, match=r"P0000_0_896_1024_1920.png is empty \(0 bytes\)"):
+        build_dataset(_load("isaid.py", options).data.train)[0]
 
 
 @pytest.mark.parametrize("config, cls, img_suffix, seg_suffix", [
