@@ -79,6 +79,11 @@ def declare_constructor(cls: type) -> None:
 
     def __init__(self, *args, **kwargs):
         try:
+            given = signature.bind_partial(self, *args, **kwargs).arguments
+            for key in required:
+                if given.get(key) is None:
+                    raise DatasetError(f"{type(self).__name__} needs {key}= (it has no "
+                                       f"default); set {key} in its data config.")
             bound = signature.bind(self, *args, **kwargs)
         except TypeError as e:
             accepted = ", ".join(list(signature.parameters)[1:])
@@ -88,10 +93,6 @@ def declare_constructor(cls: type) -> None:
         bound.apply_defaults()
         arguments = dict(bound.arguments)
         arguments.pop(next(iter(signature.parameters)))
-        for key in required:
-            if arguments[key] is None:
-                raise DatasetError(f"{type(self).__name__} needs {key}= (it has no default); "
-                                   f"set {key} in its data config.")
         target(self, **arguments, **fixed)
 
     __init__.__signature__ = signature

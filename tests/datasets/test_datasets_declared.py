@@ -63,8 +63,11 @@ def test_direct_call_with_a_fixed_key_names_it_and_what_is_accepted():
 
 
 def test_required_key_missing_or_none(tmp_path):
-    with pytest.raises(TypeError, match="missing a required argument: 'split'"):
-        FaceOccludedDataset(pipeline=[], img_dir=str(tmp_path))
+    with pytest.raises(DatasetError, match="FaceOccludedDataset needs split="):
+        DATASETS.build(dict(type="FaceOccludedDataset", pipeline=[], img_dir=str(tmp_path)))
+    with pytest.raises(TypeError, match="FaceOccludedDataset: missing a required argument: "
+                                        "'img_dir'. Accepted keys: split, pipeline, img_dir"):
+        FaceOccludedDataset(split="s.txt", pipeline=[])
     with pytest.raises(DatasetError, match="PascalContextDataset59 needs split="):
         PascalContextDataset59(split=None, pipeline=[], img_dir=str(tmp_path))
 
