@@ -26,32 +26,6 @@
 # /work/mmseg-venv), STEP_TIMEOUT (seconds per step, default 240).
 # Exit status: 0 when no step failed.
 set -uo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$PWD
-DEVICE=${GPU_CHECK_DEVICE:-cuda}
-python=${PYTHON:-.venv/bin/python}
-[ -x "$python" ] || python=python3
-WORK=${GPU_CHECK_WORK:-$(mktemp -d -t seglab_gpu_check.XXXXXX)}
-MMSEG_VENV=${MMSEG_VENV:-/work/mmseg-venv}
-STEP_TIMEOUT=${STEP_TIMEOUT:-240}
-mkdir -p "$WORK"
-RESULTS="$WORK/results.tsv"
-: >"$RESULTS"
-
-case "$DEVICE" in
-    cuda)
-        NPROC=$("$python" -c "import torch; print(torch.cuda.device_count())" 2>/dev/null || echo 0)
-        SIZE=256; CROP=128; STRIDE=96; R50_SIZE=1024; R50_SCALE="(2048,1024)"; BENCH_IMAGES=50
-        ITERS=4
-        export OMP_NUM_THREADS=${OMP_NUM_THREADS:-4} ;;
-    cpu)
-        NPROC=2; SIZE=32; CROP=24; STRIDE=16; R50_SIZE=64; R50_SCALE="(64,64)"; BENCH_IMAGES=2
-        ITERS=4
-        export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} ;;
-    *)
-        echo "error: GPU_CHECK_DEVICE=$DEVICE; use cuda or cpu" >&2
-        exit 2 ;;
-esac
 
 # record NAME STATUS SECONDS NOTE: one row of the summary (tabs and newlines in NOTE flattened).
 record() {
@@ -66,7 +40,8 @@ step() {
     local name=$1 start status note
     shift
     start=$(date +%s)
-    timeout "$STEP_TIMEOUT" "$@" >"$WORK/$name.log" 2>&1
+    # A fresh bash runs it (the step functions and settings are exported) so timeout applies.
+    timeout "$STEP_TIMEOUT" bash -c '"$@"' "$name" "$@" >"$WORK/$name.log" 2>&1
     status=$?
     if [ "$status" -eq 0 ]; then
         note=$(grep '^NOTE: ' "$WORK/$name.log" | tail -n 1 | cut -c7-)
@@ -92,10 +67,38 @@ print_summary() {
     done <"$1"
 }
 
-# Only the summary when sourced by a test (GPU_CHECK_LIB=1): nothing runs.
+
+# Sourced with GPU_CHECK_LIB=1 (the tests): only the functions above, nothing runs.
 if [ -n "${GPU_CHECK_LIB:-}" ]; then
     return 0 2>/dev/null || exit 0
 fi
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+DEVICE=${GPU_CHECK_DEVICE:-cuda}
+python=${PYTHON:-.venv/bin/python}
+[ -x "$python" ] || python=python3
+WORK=${GPU_CHECK_WORK:-$(mktemp -d -t seglab_gpu_check.XXXXXX)}
+MMSEG_VENV=${MMSEG_VENV:-/work/mmseg-venv}
+STEP_TIMEOUT=${STEP_TIMEOUT:-240}
+mkdir -p "$WORK"
+RESULTS="$WORK/results.tsv"
+: >"$RESULTS"
+
+case "$DEVICE" in
+    cuda)
+        NPROC=$("$python" -c "import torch; print(torch.cuda.device_count())" 2>/dev/null || echo 0)
+        SIZE=256; CROP=128; STRIDE=96; R50_SIZE=1024; R50_SCALE="(2048,1024)"; BENCH_IMAGES=50
+        ITERS=4
+        export OMP_NUM_THREADS=${OMP_NUM_THREADS:-4} ;;
+    cpu)
+        NPROC=2; SIZE=32; CROP=24; STRIDE=16; R50_SIZE=64; R50_SCALE="(64,64)"; BENCH_IMAGES=2
+        ITERS=4
+        export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} ;;
+    *)
+        echo "error: GPU_CHECK_DEVICE=$DEVICE; use cuda or cpu" >&2
+        exit 2 ;;
+esac
 
 env_info() {
     "$python" - "$DEVICE" <<'PY'
@@ -128,11 +131,11 @@ EOF
     echo "NOTE: 8 + 4 images of $SIZE px, R50 set 2 of $R50_SIZE px"
 }
 
-train_args=(--device "$DEVICE" --seed 0 --deterministic --no-validate)
+TRAIN_ARGS="--device $DEVICE --seed 0 --deterministic --no-validate"
 
 resume_exact() {
     "$python" tools/train.py "$WORK/tiny.py" --work-dir "$WORK/resumed" \
-        --resume-from "$WORK/train/iter_2.pth" --amp "${train_args[@]}" &&
+        --resume-from "$WORK/train/iter_2.pth" --amp $TRAIN_ARGS &&
     "$python" - "$WORK/train/iter_$ITERS.pth" "$WORK/resumed/iter_$ITERS.pth" <<'PY'
 import sys, torch
 a, b = (torch.load(p, map_location="cpu", weights_only=False)["state_dict"] for p in sys.argv[1:])
@@ -205,10 +208,13 @@ mmseg_r50() {
     echo "NOTE: $(grep 'FCN R50-D8 whole' "$WORK/side_by_side.md" | head -n 1 | tr '|' ' ')"
 }
 
+export ROOT DEVICE python WORK MMSEG_VENV NPROC SIZE R50_SIZE R50_SCALE BENCH_IMAGES ITERS TRAIN_ARGS
+export -f env_info make_data resume_exact dist_train dist_test test_batched r50_weights bench mmseg_r50
+
 step env env_info
 step data make_data
 step train_amp "$python" tools/train.py "$WORK/tiny.py" --work-dir "$WORK/train" --amp \
-    "${train_args[@]}"
+    $TRAIN_ARGS
 step resume_exact resume_exact
 if [ "$NPROC" -ge 1 ]; then
     step dist_train dist_train

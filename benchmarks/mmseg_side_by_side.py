@@ -42,7 +42,7 @@ import numpy as np
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 WORKERS = osp.join(ROOT, "benchmarks", "side_by_side")
 sys.path.insert(0, WORKERS)
-from common import RESULT_PREFIX  # noqa: E402
+from worker_common import RESULT_PREFIX  # noqa: E402
 
 MMSEG_PACKAGES = ["mmsegmentation==1.2.2", "mmengine==0.10.7", "mmcv-lite==2.1.0",
                   "numpy<2", "ftfy", "regex"]
@@ -357,7 +357,7 @@ def table(rows: List[Row], summaries: Dict[str, dict], machine: List[str]) -> st
         s = summaries[row.name]
         ratio = (f"{s['mmseg']['seconds'] / s['seglab']['seconds']:.2f}x"
                  if "seglab" in s and "mmseg" in s else "n/a")
-        agree = "" if s.get("agree") is None else f"{100 * s['agree']:.2f}%"
+        agree = "" if s.get("agree") is None else f"{100 * s['agree']:.3f}%"
         lines.append(f"| {row.title} | {cell(s, 'seglab', row)} | {cell(s, 'mmseg', row)} | "
                      f"{ratio} | {agree} |")
     for name, title in RSS_ROWS.items():

@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import mmcv_ops_standin  # noqa: E402
-from common import MEAN, STD, make_image, make_train_batch, run_worker, time_calls  # noqa: E402
+from worker_common import MEAN, STD, make_image, make_train_batch, run_worker, time_calls  # noqa: E402
 
 mmcv_ops_standin.install()
 

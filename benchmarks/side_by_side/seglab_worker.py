@@ -27,7 +27,7 @@ sys.path.insert(0, ROOT)
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from common import (MEAN, STD, make_image, make_train_batch, run_worker,  # noqa: E402
+from worker_common import (MEAN, STD, make_image, make_train_batch, run_worker,  # noqa: E402
                     sync_bn_to_bn, time_calls)
 
 

@@ -1,0 +1,112 @@
+"""benchmarks/mmseg_side_by_side.py without MMSegmentation: the process measurement (result line,
+peak RSS, errors as one line), the markdown table, the stand-in mmcv.ops, and one real seglab row
+whose MMSeg side says how to set it up."""
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load(name, path):
+    spec = importlib.util.spec_from_file_location(name, ROOT / path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+sbs = load("seglab_bench_side_by_side", "benchmarks/mmseg_side_by_side.py")
+standin = load("seglab_bench_mmcv_ops_standin", "benchmarks/side_by_side/mmcv_ops_standin.py")
+
+
+def test_measure_reads_the_result_line_and_the_peak_rss(tmp_path):
+    code = ("import numpy as np; a = np.ones(64 * 2**20 // 8); a += 1; "
+            "print('noise'); print('RESULT {\"ok\": true, \"seconds\": 0.25}')")
+    res = sbs.measure([sys.executable, "-c", code], {}, str(tmp_path))
+    assert res["ok"] and res["seconds"] == 0.25
+    assert res["rss_mib"] > 60  # the 64 MiB array, seen by os.wait4
+    assert res["wall"] > 0
+
+
+def test_measure_gives_a_failed_process_as_one_line(tmp_path):
+    code = "import sys; print('Traceback ...', file=sys.stderr); sys.exit('bad weights file')"
+    res = sbs.measure([sys.executable, "-c", code], {}, str(tmp_path))
+    assert not res["ok"]
+    assert res["error"] == "exit 1: bad weights file"
+    res = sbs.measure([str(tmp_path / "missing-python")], {}, str(tmp_path))
+    assert not res["ok"] and res["error"].startswith("cannot start")
+
+
+def test_table_rows_ratios_errors_and_rss():
+    rows = [sbs.Row("fcn_r50_whole", "R50 whole", "infer", "r50_whole"),
+            sbs.Row("test_tool", "test tool", "test_tool", "t", unit="img/s", test_images=100),
+            sbs.Row("fcn_r18_train", "R18 train", "train", "r18_whole")]
+    summaries = {
+        "fcn_r50_whole": dict(seglab=dict(seconds=1.0, rss_mib=500.0),
+                              mmseg=dict(seconds=1.5, rss_mib=800.0), agree=0.99995),
+        "test_tool": dict(seglab=dict(seconds=20.0, rss_mib=1.0),
+                          mmseg=dict(seconds=50.0, rss_mib=1.0)),
+        "fcn_r18_train": dict(seglab=dict(seconds=2.0, rss_mib=900.0),
+                              errors=dict(mmseg="RuntimeError: out of memory")),
+    }
+    text = sbs.table(rows, summaries, ["CPU: test"])
+    lines = text.splitlines()
+    assert lines[0] == "CPU: test"
+    assert "| R50 whole | 1.000 s | 1.500 s | 1.50x | 99.995% |" in lines
+    assert "| test tool | 5.0 img/s | 2.0 img/s | 2.50x |  |" in lines
+    assert "| R18 train | 2.000 s | error: RuntimeError: out of memory | n/a |  |" in lines
+    assert "| Peak RSS, FCN R50-D8 whole 512x512 | 500.0 MiB | 800.0 MiB | 1.60x | |" in lines
+    assert "| Peak RSS, FCN R18-D8 train step | 900.0 MiB | n/a | n/a | |" in lines
+
+
+def test_standin_point_sample_and_compiled_ops():
+    x = torch.arange(2 * 3 * 4 * 5, dtype=torch.float32).view(2, 3, 4, 5)
+    # Pixel centres in [0, 1] coordinates sample the pixels exactly (align_corners=False).
+    ys, xs = torch.tensor([0, 3, 2]), torch.tensor([4, 0, 1])
+    points = torch.stack([(xs + 0.5) / 5, (ys + 0.5) / 4], dim=1).expand(2, 3, 2)
+    out = standin.point_sample(x, points)
+    assert out.shape == (2, 3, 3)
+    assert torch.equal(out, x[:, :, ys, xs])
+    grid = torch.rand(2, 6, 7, 2)
+    assert torch.allclose(standin.point_sample(x, grid, align_corners=True),
+                          F.grid_sample(x, grid * 2 - 1, align_corners=True))
+    saved = {k: sys.modules.get(k) for k in ("mmcv", "mmcv.ops")}
+    try:
+        standin.install()
+        ops = sys.modules["mmcv.ops"]
+        assert ops.point_sample is standin.point_sample
+        with pytest.raises(RuntimeError, match="mmcv.ops.sigmoid_focal_loss is a compiled op"):
+            ops.sigmoid_focal_loss(torch.zeros(1), torch.zeros(1))
+        with pytest.raises(AttributeError):
+            ops.__wrapped__
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                sys.modules.pop(k, None)
+            else:
+                sys.modules[k] = v
+
+
+@pytest.mark.slow  # two seglab processes (build R18, infer): ~10 s on a quiet 2-core machine
+def test_a_seglab_row_without_the_mmseg_venv(tmp_path):
+    args = sbs.argparse.Namespace(venv=str(tmp_path / "no-venv"), runs=1, warmup=0, iters=1,
+                                  device="cpu", test_images=1, test_workers=0)
+    bench = sbs.Bench(args, str(tmp_path), dict(sbs.os.environ, OMP_NUM_THREADS="1"))
+    row = sbs.Row("fcn_r18_whole", "R18 whole", "infer", "r18_whole", 64, 96)
+    summary = bench.run_row(row)
+    assert summary["errors"] == dict(mmseg=f"no {tmp_path / 'no-venv'}: run --setup first")
+    assert summary["seglab"]["seconds"] > 0 and summary["seglab"]["runs"] == 1
+    assert summary["agree"] is None  # nothing to compare with
+    pred = np.load(tmp_path / "fcn_r18_whole_seglab.npy")
+    assert pred.shape == (64, 96) and pred.max() < 19
+    state = torch.load(tmp_path / "r18_whole/model.pth", weights_only=True)["state_dict"]
+    assert "backbone.stem.0.weight" in state and "auxiliary_head.conv_seg.weight" in state
+    model = sbs.json.loads((tmp_path / "r18_whole/model.json").read_text())
+    assert model["backbone"]["norm_cfg"]["type"] == "BN"  # SyncBN -> BN for one process
+    assert model["test_cfg"] == dict(mode="whole") and model["pretrained"] is None
