@@ -29,7 +29,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import mmcv_ops_standin  # noqa: E402
-from worker_common import MEAN, STD, make_image, make_train_batch, run_worker, time_calls  # noqa: E402
+from worker_common import (MEAN, STD, add_measure_args, make_image,  # noqa: E402
+                           make_train_batch, run_worker, time_calls)
 
 mmcv_ops_standin.install()
 
@@ -151,20 +152,11 @@ def main(argv=None) -> int:
     parser.add_argument("--model-json", required=True)
     parser.add_argument("--ckpt", required=True)
     parser.add_argument("--test-scale", type=int, nargs=2, default=[2048, 512])
-    parser.add_argument("--height", type=int, default=512)
-    parser.add_argument("--width", type=int, default=512)
-    parser.add_argument("--batch", type=int, default=2)
-    parser.add_argument("--warmup", type=int, default=1)
-    parser.add_argument("--iters", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
-    parser.add_argument("--device", default="cpu", help="cpu or cuda (infer and train)")
-    parser.add_argument("--save-pred")
+    add_measure_args(parser)
     parser.add_argument("--data-root")
     parser.add_argument("--work-dir")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--num-images", type=int, default=100)
-    parser.add_argument("--traceback", action="store_true")
     args = parser.parse_args(argv)
     return run_worker(dict(infer=task_infer, train=task_train, test_tool=task_test_tool), args)
 

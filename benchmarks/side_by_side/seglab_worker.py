@@ -27,8 +27,8 @@ sys.path.insert(0, ROOT)
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from worker_common import (MEAN, STD, make_image, make_train_batch, run_worker,  # noqa: E402
-                    sync_bn_to_bn, time_calls)
+from worker_common import (MEAN, STD, add_measure_args, make_image,  # noqa: E402
+                           make_train_batch, run_worker, sync_bn_to_bn, time_calls)
 
 
 def load_config(args):
@@ -130,16 +130,7 @@ def main(argv=None) -> int:
     parser.add_argument("--edits", default="{}", help="JSON: num_classes, test_cfg, test_scale")
     parser.add_argument("--out-dir")
     parser.add_argument("--ckpt")
-    parser.add_argument("--height", type=int, default=512)
-    parser.add_argument("--width", type=int, default=512)
-    parser.add_argument("--batch", type=int, default=2)
-    parser.add_argument("--warmup", type=int, default=1)
-    parser.add_argument("--iters", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
-    parser.add_argument("--device", default="cpu", help="cpu or cuda (infer and train)")
-    parser.add_argument("--save-pred")
-    parser.add_argument("--traceback", action="store_true")
+    add_measure_args(parser)
     args = parser.parse_args(argv)
     return run_worker(dict(prepare=task_prepare, infer=task_infer, train=task_train), args)
 

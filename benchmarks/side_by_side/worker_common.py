@@ -6,6 +6,7 @@ with ``os.wait4``).
 """
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
 import sys
@@ -72,6 +73,20 @@ def sync_bn_to_bn(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return [sync_bn_to_bn(v) for v in obj]
     return obj
+
+
+def add_measure_args(parser: argparse.ArgumentParser) -> None:
+    """The options both workers take: input size, repeats, precision, device."""
+    parser.add_argument("--height", type=int, default=512)
+    parser.add_argument("--width", type=int, default=512)
+    parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--iters", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (infer and train)")
+    parser.add_argument("--save-pred")
+    parser.add_argument("--traceback", action="store_true", help="raise instead of one line")
 
 
 def run_worker(tasks: Dict[str, Callable[[Any], Dict[str, Any]]], args: Any) -> int:
