@@ -243,3 +243,22 @@ def test_bf16_amp_training_step_is_close_to_fp32(native_cpu):
     assert torch.isfinite(params["auto"]).all()
     moved = (params[None] - _model("fcn_tiny").decode_head.conv_seg.weight).abs().max()
     assert (params["auto"] - params[None]).abs().max() <= 0.05 * moved
+
+
+@pytestmark_parity
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("name", ["fcn_tiny", "upernet_tiny"])
+@pytest.mark.parametrize("half", ["fp16", "bf16"])
+def test_cuda_half_precision_parity(name, half, fresh_warnings):
+    """fp16 (and bf16 where the GPU has it) on CUDA within the bf16 bounds (fp16 is finer)."""
+    if half == "bf16" and not torch.cuda.is_bf16_supported():
+        pytest.skip("this GPU has no native bf16")
+    inputs = _load("inputs.pt")
+    model = _model(name, precision=half).cuda()
+    with torch.inference_mode(), precision.autocast(half, "cuda"):
+        whole = model.encode_decode(inputs["x"].cuda(), _metas(64, 64, 2))
+    _assert_close_to_fp32(whole.cpu(), _load(f"{name}.whole_logits.pt"))
+    with torch.inference_mode():
+        labels = model(inputs["x"].cuda(), _metas(64, 64, 2), return_loss=False)
+    expected = _load(f"{name}.whole_logits.pt").argmax(1)
+    assert (torch.as_tensor(np.stack(labels)) == expected).float().mean() >= ARGMAX_AGREEMENT
