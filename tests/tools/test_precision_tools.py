@@ -86,3 +86,14 @@ def test_benchmark_tool_reports_the_precision(files, tmp_path, native_cpu, capsy
     with open(tmp_path / name) as f:
         assert json.load(f)["precision"] == "bf16"
     assert "Precision: bf16" in capsys.readouterr().out
+
+
+def test_train_flags_set_amp_and_the_evaluation_precision(files):
+    from seglab.config import Config
+
+    tool = _load_tool("train")
+    args = tool.parse_args([files["config"], "--amp", "--eval-precision", "bf16"])
+    cfg = Config.fromfile(files["config"])
+    tool.apply_args(cfg, args)
+    assert cfg.amp == "auto"  # decided on the device: fp16 on CUDA, bf16 on a native-bf16 CPU
+    assert cfg.model.test_cfg.precision == "bf16" and cfg.model.test_cfg.mode == "whole"
