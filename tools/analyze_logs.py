@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import os.path as osp
 import sys
 from collections import defaultdict
@@ -88,16 +87,9 @@ def points_of(curves: Curves, key: str, json_log: str) -> tuple:
 
 
 def plot_curve(log_curves: List[Curves], args: argparse.Namespace) -> None:
-    try:
-        import matplotlib
-    except ImportError:
-        raise ConfigError("tools/analyze_logs.py needs matplotlib: pip install matplotlib "
-                          "(or pip install seglab[plot]).") from None
-    if args.backend is not None:
-        matplotlib.use(args.backend)
-    elif args.out is not None:
-        matplotlib.use("Agg")  # writing a file needs no display
-    import matplotlib.pyplot as plt
+    from seglab.visualization.figures import import_pyplot, save_figure
+
+    plt = import_pyplot("tools/analyze_logs.py", args.backend, show=args.out is None)
 
     try:
         import seaborn as sns
@@ -134,17 +126,6 @@ def plot_curve(log_curves: List[Curves], args: argparse.Namespace) -> None:
         print(f"save curve to: {args.out}")
         save_figure(fig, args.out)
     plt.close(fig)
-
-
-def save_figure(fig, path: str, **kwargs) -> None:
-    """``fig.savefig`` through a temporary file, so an interrupted save leaves no partial image."""
-    from seglab.utils import atomic_open
-
-    fmt = osp.splitext(path)[1][1:].lower() or "png"
-    if osp.dirname(path):
-        os.makedirs(osp.dirname(path), exist_ok=True)
-    with atomic_open(path, "wb") as f:
-        fig.savefig(f, format=fmt, **kwargs)
 
 
 def main(argv=None) -> int:
