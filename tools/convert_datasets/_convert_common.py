@@ -292,9 +292,9 @@ def map_ids(ids: np.ndarray, lut: np.ndarray, src: str) -> np.ndarray:
 
 
 def progress(items: Sequence, label: str) -> Iterator:
-    """Iterate ``items`` printing ``label: i/n`` about 20 times (plain text, log friendly)."""
+    """Iterate ``items`` printing ``label: i/n`` about 5 times (plain text, log friendly)."""
     n = len(items)
-    step = max(1, n // 20)
+    step = max(1, n // 5)
     for i, item in enumerate(items, 1):
         yield item
         if i % step == 0 or i == n:
