@@ -261,7 +261,8 @@ data = dict(workers_per_gpu={self.args.test_workers}, test=dict(
             common += ["--precision", row.precision]
         preds = {lib: osp.join(self.work, f"{row.name}_{lib}.npy") for lib in ("seglab", "mmseg")}
         pred = lambda lib: (["--save-pred", preds[lib]]  # noqa: E731
-                            if row.kind == "infer" and run == 0 else [])
+                            if row.kind == "infer" and row.precision == "fp32" and run == 0
+                            else [])
         test_scale = [str(v) for v in prep["edits"].get("test_scale", [2048, 512])]
         return dict(
             seglab=self.seglab_cmd("--task", row.kind, "--config", prep["config"], "--edits",
