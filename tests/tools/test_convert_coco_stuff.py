@@ -2,9 +2,12 @@
 COCO-Stuff 10k (v1.1, .mat) and 164k (stuffthingmaps PNG) releases."""
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
-from convert_testlib import encode, files, leftovers, load_converter, read, rgb, run
+from convert_testlib import CONVERTERS, encode, files, leftovers, load_converter, read, rgb, run
 
 # The 11 COCO thing ids (1-based) that have no annotations, so no train id.
 UNUSED_1BASED = [12, 26, 29, 30, 45, 66, 68, 69, 71, 83, 91]
@@ -96,8 +99,11 @@ def test_coco_stuff164k_converts_pngs_copies_images_and_loads(tmp_path):
     ds = COCOStuffDataset(pipeline=[], img_dir=str(out / "images/val2017"),
                           ann_dir=str(out / "annotations/val2017"))
     np.testing.assert_array_equal(ds.get_gt_seg_map_by_idx(0), label)
-    # In place (no -o): the maps are added beside the originals, images untouched.
-    assert run(load_converter("coco_stuff164k"), root, "--nproc", 1) == 0
+    # From the command line, in place (no -o), with worker processes: the maps are added
+    # beside the originals, images untouched.
+    done = subprocess.run([sys.executable, f"{CONVERTERS}/coco_stuff164k.py", str(root),
+                           "--nproc", "2"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
     assert files(root / "annotations" / "train2017") == ["000000000009.png",
                                                          "000000000009_labelTrainIds.png"]
 

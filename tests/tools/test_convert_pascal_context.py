@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from convert_testlib import encode, files, leftovers, load_converter, read, rgb, run
+from convert_testlib import encode, files, load_converter, read, rgb, run
 
 # The 59 Pascal Context category ids of the Detail json in MMSeg's order, then background 0.
 CONTEXT_IDS = sorted([

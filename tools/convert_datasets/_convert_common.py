@@ -249,6 +249,30 @@ def clip_big_image(src: str, dst_dir: str, prefix: str, clip_size: int, stride_s
     return len(boxes)
 
 
+def convert_isprs(args, what: str, default_out: str, zip_tifs: Callable[[str, str], List[str]],
+                  tile_index: Callable[[str], str], train: Sequence[str],
+                  is_label: Callable[[str], bool]) -> int:
+    """The Potsdam / Vaihingen conversion: every ``args.dataset_path/*.zip`` is unpacked,
+    ``zip_tifs(zip_path, folder)`` picks its tiles, and each tile is clipped into
+    ``{img,ann}_dir/{train,val}`` (train when ``tile_index(path)`` is in ``train``)."""
+    out_dir = args.out_dir or default_out
+    zips = find_zips(args.dataset_path, what)
+    print("Find the data", zips)
+    n = 0
+    with staged_output(out_dir, args.tmp_dir) as (stage, scratch):
+        make_dirs(stage, "img_dir/train", "img_dir/val", "ann_dir/train", "ann_dir/val")
+        for k, zip_path in enumerate(zips):
+            tifs = zip_tifs(zip_path, extract_zip(zip_path, osp.join(scratch, str(k))))
+            for src in progress(tifs, osp.basename(zip_path)):
+                index = tile_index(src)
+                label = is_label(osp.basename(src))
+                dst = osp.join(stage, "ann_dir" if label else "img_dir",
+                               "train" if index in train else "val")
+                n += clip_big_image(src, dst, index, args.clip_size, args.stride_size, label)
+    print(f"Done: {n} clips in {out_dir}")
+    return 0
+
+
 def add_clip_args(parser, clip_size: int = 512, stride_size: int = 256) -> None:
     parser.add_argument("--tmp_dir", help="path of the temporary directory")
     parser.add_argument("-o", "--out_dir", help="output path")
@@ -289,6 +313,30 @@ def map_ids(ids: np.ndarray, lut: np.ndarray, src: str) -> np.ndarray:
         raise ConvertError(f"'{src}' holds ids {bad[:10].tolist()} that are no class of this "
                            "dataset; is it the right annotation file?")
     return lut[ids].astype(np.uint8)
+
+
+def run_jobs(convert: Callable, jobs: Sequence, nproc: int, label: str) -> None:
+    """``convert(job)`` for every job, in ``nproc`` worker processes when ``nproc > 1``."""
+    if nproc > 1 and len(jobs) > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(nproc) as pool:
+            for _ in progress(list(pool.map(convert, jobs, chunksize=32)), label):
+                pass
+    else:
+        for job in progress(jobs, label):
+            convert(job)
+
+
+def coco_stuff_args(description: str, argv=None):
+    """MMSeg's arguments of both COCO-Stuff converters."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("coco_path", help="coco stuff path")
+    parser.add_argument("-o", "--out_dir", help="output path")
+    parser.add_argument("--nproc", default=16, type=int, help="number of process")
+    return parser.parse_args(argv)
 
 
 def progress(items: Sequence, label: str) -> Iterator:

@@ -13,17 +13,16 @@ outside that table is an error (MMSeg would keep it unchanged). Needs scipy.
 """
 from __future__ import annotations
 
-import argparse
 import os.path as osp
 import shutil
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from typing import List, Tuple
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from _convert_common import (ConvertError, coco_stuff_lut, make_dirs, map_ids,  # noqa: E402
-                             progress, require_file, run_main, save_label, staged_output)
+from _convert_common import (ConvertError, coco_stuff_args, coco_stuff_lut,  # noqa: E402
+                             make_dirs, map_ids, require_file, run_jobs, run_main, save_label,
+                             staged_output)
 
 COCO_LEN = 10000
 clsID_to_trID = {int(i): int(t) for i, t in enumerate(coco_stuff_lut(1)) if t >= 0}  # noqa: N816
@@ -63,13 +62,8 @@ def generate_coco_list(folder: str) -> Tuple[List[str], List[str]]:
     return lists[0], lists[1]
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description="Convert COCO Stuff 10k annotations to mmsegmentation format")
-    parser.add_argument("coco_path", help="coco stuff path")
-    parser.add_argument("-o", "--out_dir", help="output path")
-    parser.add_argument("--nproc", default=16, type=int, help="number of process")
-    return parser.parse_args(argv)
+def parse_args(argv=None):
+    return coco_stuff_args("Convert COCO Stuff 10k annotations to mmsegmentation format", argv)
 
 
 def main(argv=None) -> int:
@@ -88,12 +82,7 @@ def main(argv=None) -> int:
                           in_ann_dir=osp.join(args.coco_path, "annotations"),
                           out_img_dir=osp.join(stage, "images"),
                           out_mask_dir=osp.join(stage, "annotations"))
-        if args.nproc > 1 and len(jobs) > 1:
-            with ProcessPoolExecutor(args.nproc) as pool:
-                list(progress(list(pool.map(convert, jobs, chunksize=32)), "converted"))
-        else:
-            for job in progress(jobs, "converted"):
-                convert(job)
+        run_jobs(convert, jobs, args.nproc, "converted")
     print(f"Done: {len(train_list)} train and {len(test_list)} test images in {out_dir}")
     return 0
 

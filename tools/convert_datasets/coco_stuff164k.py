@@ -12,17 +12,15 @@ COCO_PATH the images are copied to ``OUT_DIR/images``. An id outside that table 
 """
 from __future__ import annotations
 
-import argparse
 import os.path as osp
 import shutil
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from _convert_common import (coco_stuff_lut, list_files, make_dirs, map_ids,  # noqa: E402
-                             progress, read_image, require_dir, run_main, save_label,
-                             staged_output)
+from _convert_common import (coco_stuff_args, coco_stuff_lut, list_files,  # noqa: E402
+                             make_dirs, map_ids, read_image, require_dir, run_jobs, run_main,
+                             save_label, staged_output)
 
 COCO_LEN = 123287
 clsID_to_trID = {int(i): int(t) for i, t in enumerate(coco_stuff_lut(0)) if t >= 0}  # noqa: N816
@@ -38,13 +36,8 @@ def convert_to_trainID(maskpath: str, out_mask_dir: str) -> str:  # noqa: N802
     return name
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description="Convert COCO Stuff 164k annotations to mmsegmentation format")
-    parser.add_argument("coco_path", help="coco stuff path")
-    parser.add_argument("-o", "--out_dir", help="output path")
-    parser.add_argument("--nproc", default=16, type=int, help="number of process")
-    return parser.parse_args(argv)
+def parse_args(argv=None):
+    return coco_stuff_args("Convert COCO Stuff 164k annotations to mmsegmentation format", argv)
 
 
 def main(argv=None) -> int:
@@ -64,12 +57,7 @@ def main(argv=None) -> int:
                                         "the COCO-Stuff 164k folder that holds images/"),
                             osp.join(stage, "images"))
         convert = partial(convert_to_trainID, out_mask_dir=osp.join(stage, "annotations"))
-        if args.nproc > 1 and len(masks) > 1:
-            with ProcessPoolExecutor(args.nproc) as pool:
-                list(progress(list(pool.map(convert, masks, chunksize=64)), "converted"))
-        else:
-            for mask in progress(masks, "converted"):
-                convert(mask)
+        run_jobs(convert, masks, args.nproc, "converted")
     print(f"Done: {len(masks)} label maps in {out_dir}")
     return 0
 

@@ -18,11 +18,11 @@ import argparse
 import os
 import os.path as osp
 import sys
+from typing import List
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from _convert_common import (ConvertError, add_clip_args, clip_big_image,  # noqa: E402
-                             extract_zip, find_zips, list_files, make_dirs, progress, run_main,
-                             staged_output)
+from _convert_common import (ConvertError, add_clip_args, convert_isprs,  # noqa: E402
+                             list_files, run_main)
 
 SPLITS = {
     "train": ["2_10", "2_11", "2_12", "3_10", "3_11", "3_12", "4_10", "4_11", "4_12", "5_10",
@@ -49,27 +49,18 @@ def tile_index(path: str) -> str:
     return f"{parts[2]}_{parts[3]}"
 
 
+def zip_tifs(zip_path: str, folder: str) -> List[str]:
+    """The ``*.tif`` at the top of the unpacked zip, or else in its (first) folder."""
+    tifs = list_files(folder, "*.tif")
+    if not tifs and os.listdir(folder):
+        tifs = list_files(osp.join(folder, sorted(os.listdir(folder))[0]), "*.tif")
+    return tifs
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
-    out_dir = args.out_dir or osp.join("data", "potsdam")
-    zips = find_zips(args.dataset_path, "Potsdam")
-    print("Find the data", zips)
-    n = 0
-    with staged_output(out_dir, args.tmp_dir) as (stage, scratch):
-        make_dirs(stage, "img_dir/train", "img_dir/val", "ann_dir/train", "ann_dir/val")
-        for k, zip_path in enumerate(zips):
-            folder = extract_zip(zip_path, osp.join(scratch, str(k)))
-            tifs = list_files(folder, "*.tif")
-            if not tifs and os.listdir(folder):
-                tifs = list_files(osp.join(folder, sorted(os.listdir(folder))[0]), "*.tif")
-            for src in progress(tifs, osp.basename(zip_path)):
-                index = tile_index(src)
-                split = "train" if index in SPLITS["train"] else "val"
-                is_label = "label" in osp.basename(src)
-                dst = osp.join(stage, "ann_dir" if is_label else "img_dir", split)
-                n += clip_big_image(src, dst, index, args.clip_size, args.stride_size, is_label)
-    print(f"Done: {n} clips in {out_dir}")
-    return 0
+    return convert_isprs(args, "Potsdam", osp.join("data", "potsdam"), zip_tifs, tile_index,
+                         SPLITS["train"], lambda name: "label" in name)
 
 
 if __name__ == "__main__":

@@ -17,11 +17,11 @@ from __future__ import annotations
 import argparse
 import os.path as osp
 import sys
+from typing import List
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from _convert_common import (ConvertError, add_clip_args, clip_big_image,  # noqa: E402
-                             extract_zip, find_zips, list_files, make_dirs, progress, run_main,
-                             staged_output)
+from _convert_common import (ConvertError, add_clip_args, convert_isprs,  # noqa: E402
+                             list_files, run_main)
 
 SPLITS = {
     "train": ["area1", "area11", "area13", "area15", "area17", "area21", "area23", "area26",
@@ -50,31 +50,19 @@ def area_index(path: str) -> str:
     return parts[3]
 
 
+def zip_tifs(zip_path: str, folder: str) -> List[str]:
+    name = osp.basename(zip_path)
+    if LABELS_ZIP in name:
+        return [t for t in list_files(folder, "*.tif") if area_index(t) != "area9"]
+    if IMAGES_ZIP in name:
+        return list_files(osp.join(folder, "top"), "*.tif")
+    return list_files(folder, "*.tif")
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
-    out_dir = args.out_dir or osp.join("data", "vaihingen")
-    zips = find_zips(args.dataset_path, "Vaihingen")
-    print("Find the data", zips)
-    n = 0
-    with staged_output(out_dir, args.tmp_dir) as (stage, scratch):
-        make_dirs(stage, "img_dir/train", "img_dir/val", "ann_dir/train", "ann_dir/val")
-        for k, zip_path in enumerate(zips):
-            folder = extract_zip(zip_path, osp.join(scratch, str(k)))
-            name = osp.basename(zip_path)
-            if LABELS_ZIP in name:
-                tifs = [t for t in list_files(folder, "*.tif") if area_index(t) != "area9"]
-            elif IMAGES_ZIP in name:
-                tifs = list_files(osp.join(folder, "top"), "*.tif")
-            else:
-                tifs = list_files(folder, "*.tif")
-            for src in progress(tifs, name):
-                index = area_index(src)
-                split = "train" if index in SPLITS["train"] else "val"
-                is_label = "noBoundary" in osp.basename(src)
-                dst = osp.join(stage, "ann_dir" if is_label else "img_dir", split)
-                n += clip_big_image(src, dst, index, args.clip_size, args.stride_size, is_label)
-    print(f"Done: {n} clips in {out_dir}")
-    return 0
+    return convert_isprs(args, "Vaihingen", osp.join("data", "vaihingen"), zip_tifs,
+                         area_index, SPLITS["train"], lambda name: "noBoundary" in name)
 
 
 if __name__ == "__main__":
