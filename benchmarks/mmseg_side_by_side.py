@@ -19,12 +19,13 @@ weights, seed 0) and saved; MMSeg builds the same ``model`` dict (plus its 1.x
 process (side_by_side/seglab_worker.py, side_by_side/mmseg_worker.py), the two libraries
 alternate (A B, B A, ...) for ``--runs`` rounds, and the table gives the medians, the ratio
 (MMSeg time / seglab time: above 1 means seglab is faster), the processes' peak RSS
-(``os.wait4``), the share of equal predicted pixels (fp32 inference rows), the CPU model and
-flags and both torch versions. A row that fails prints its error in the table.
+(``os.wait4``), the share of equal predicted pixels (fp32 inference rows; the tools/test.py
+row: both mIoUs), the CPU model and flags and both torch versions. A row that fails prints its error in the table.
 """
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import os
 import os.path as osp
@@ -309,7 +310,23 @@ data = dict(workers_per_gpu={self.args.test_workers}, test=dict(
         if row.kind == "infer" and row.precision == "fp32":
             summary["agree"] = agreement(*(osp.join(self.work, f"{row.name}_{lib}.npy")
                                            for lib in ("seglab", "mmseg")))
+        if row.kind == "test_tool":
+            summary["miou"] = {lib: test_miou(osp.join(self.work, f"test_{lib}_0"))
+                               for lib in ("seglab", "mmseg")}
         return summary
+
+
+def test_miou(work_dir: str) -> Optional[float]:
+    """mIoU (%) that tools/test.py wrote: seglab's eval_*.json (``metric``, a fraction), MMSeg's
+    <timestamp>/<timestamp>.json (percent)."""
+    for pattern, scale in (("eval_*.json", 100.0), ("*/*.json", 1.0)):
+        for path in sorted(glob.glob(osp.join(work_dir, pattern))):
+            with open(path) as f:
+                metrics = json.load(f)
+            value = metrics.get("metric", metrics).get("mIoU")
+            if isinstance(value, (int, float)):
+                return float(value) * scale
+    return None
 
 
 def agreement(a_path: str, b_path: str) -> Optional[float]:
@@ -359,6 +376,9 @@ def table(rows: List[Row], summaries: Dict[str, dict], machine: List[str]) -> st
         ratio = (f"{s['mmseg']['seconds'] / s['seglab']['seconds']:.2f}x"
                  if "seglab" in s and "mmseg" in s else "n/a")
         agree = "" if s.get("agree") is None else f"{100 * s['agree']:.3f}%"
+        if any(v is not None for v in s.get("miou", {}).values()):
+            agree = "mIoU " + " / ".join("n/a" if v is None else f"{v:.2f}"
+                                         for v in s["miou"].values())
         lines.append(f"| {row.title} | {cell(s, 'seglab', row)} | {cell(s, 'mmseg', row)} | "
                      f"{ratio} | {agree} |")
     for name, title in RSS_ROWS.items():

@@ -51,7 +51,8 @@ def test_table_rows_ratios_errors_and_rss():
         "fcn_r50_whole": dict(seglab=dict(seconds=1.0, rss_mib=500.0),
                               mmseg=dict(seconds=1.5, rss_mib=800.0), agree=0.99995),
         "test_tool": dict(seglab=dict(seconds=20.0, rss_mib=1.0),
-                          mmseg=dict(seconds=50.0, rss_mib=1.0)),
+                          mmseg=dict(seconds=50.0, rss_mib=1.0),
+                          miou=dict(seglab=8.16, mmseg=8.155)),
         "fcn_r18_train": dict(seglab=dict(seconds=2.0, rss_mib=900.0),
                               errors=dict(mmseg="RuntimeError: out of memory")),
     }
@@ -59,10 +60,21 @@ def test_table_rows_ratios_errors_and_rss():
     lines = text.splitlines()
     assert lines[0] == "CPU: test"
     assert "| R50 whole | 1.000 s | 1.500 s | 1.50x | 99.995% |" in lines
-    assert "| test tool | 5.0 img/s | 2.0 img/s | 2.50x |  |" in lines
+    assert "| test tool | 5.0 img/s | 2.0 img/s | 2.50x | mIoU 8.16 / 8.15 |" in lines
     assert "| R18 train | 2.000 s | error: RuntimeError: out of memory | n/a |  |" in lines
     assert "| Peak RSS, FCN R50-D8 whole 512x512 | 500.0 MiB | 800.0 MiB | 1.60x | |" in lines
     assert "| Peak RSS, FCN R18-D8 train step | 900.0 MiB | n/a | n/a | |" in lines
+
+
+def test_test_miou_reads_both_tools_files(tmp_path):
+    (tmp_path / "seglab").mkdir()
+    (tmp_path / "seglab/eval_20261201_000000.json").write_text(
+        '{"config": "c.py", "metric": {"mIoU": 0.0816, "aAcc": 0.3}}')
+    (tmp_path / "mmseg/20261201_000000").mkdir(parents=True)
+    (tmp_path / "mmseg/20261201_000000/20261201_000000.json").write_text('{"mIoU": 8.16}')
+    assert sbs.test_miou(str(tmp_path / "seglab")) == pytest.approx(8.16)
+    assert sbs.test_miou(str(tmp_path / "mmseg")) == pytest.approx(8.16)
+    assert sbs.test_miou(str(tmp_path / "missing")) is None
 
 
 def test_standin_point_sample_and_compiled_ops():
