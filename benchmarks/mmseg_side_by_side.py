@@ -311,12 +311,12 @@ data = dict(workers_per_gpu={self.args.test_workers}, test=dict(
             summary["agree"] = agreement(*(osp.join(self.work, f"{row.name}_{lib}.npy")
                                            for lib in ("seglab", "mmseg")))
         if row.kind == "test_tool":
-            summary["miou"] = {lib: test_miou(osp.join(self.work, f"test_{lib}_0"))
+            summary["miou"] = {lib: tool_miou(osp.join(self.work, f"test_{lib}_0"))
                                for lib in ("seglab", "mmseg")}
         return summary
 
 
-def test_miou(work_dir: str) -> Optional[float]:
+def tool_miou(work_dir: str) -> Optional[float]:
     """mIoU (%) that tools/test.py wrote: seglab's eval_*.json (``metric``, a fraction), MMSeg's
     <timestamp>/<timestamp>.json (percent)."""
     for pattern, scale in (("eval_*.json", 100.0), ("*/*.json", 1.0)):

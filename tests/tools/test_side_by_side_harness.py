@@ -72,9 +72,9 @@ def test_test_miou_reads_both_tools_files(tmp_path):
         '{"config": "c.py", "metric": {"mIoU": 0.0816, "aAcc": 0.3}}')
     (tmp_path / "mmseg/20261201_000000").mkdir(parents=True)
     (tmp_path / "mmseg/20261201_000000/20261201_000000.json").write_text('{"mIoU": 8.16}')
-    assert sbs.test_miou(str(tmp_path / "seglab")) == pytest.approx(8.16)
-    assert sbs.test_miou(str(tmp_path / "mmseg")) == pytest.approx(8.16)
-    assert sbs.test_miou(str(tmp_path / "missing")) is None
+    assert sbs.tool_miou(str(tmp_path / "seglab")) == pytest.approx(8.16)
+    assert sbs.tool_miou(str(tmp_path / "mmseg")) == pytest.approx(8.16)
+    assert sbs.tool_miou(str(tmp_path / "missing")) is None
 
 
 def test_standin_point_sample_and_compiled_ops():
