@@ -109,7 +109,7 @@ def calculate_confusion_matrix(dataset, results: Sequence[np.ndarray]) -> np.nda
         gt, pred = gt[keep], pred[keep].astype(np.int64)
         if pred.size and (pred.min() < 0 or pred.max() >= n):
             raise DatasetError(f"Prediction {idx} has class ids outside [0, {n}): "
-                               f"{sorted(set(np.unique(pred[(pred < 0) | (pred >= n)])))[:10]}.")
+                               f"{np.unique(pred[(pred < 0) | (pred >= n)]).tolist()[:10]}.")
         confusion += np.bincount(n * gt + pred, minlength=n * n).reshape(n, n)
     return confusion
 
