@@ -8,10 +8,10 @@ minutes on this 2-core CPU and is not run here. The compile case is marked slow.
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import os.path as osp
+import sys
 
 import numpy as np
 import pytest
@@ -22,6 +22,9 @@ from seglab.apis.fast_paths import optimize_for_inference
 from seglab.errors import ConfigError
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, osp.join(REPO, "tests", "tools"))
+from test_precision_tools import _load_tool, _metrics  # noqa: E402  (the tools in-process)
+
 SIZE = 40
 
 
@@ -88,23 +91,6 @@ def test_init_segmentor_options(files):
                           fuse_conv_bn=True, channels_last=True)
     assert fast.fused_conv_bn > 0 and fast.CLASSES == plain.CLASSES and fast.cfg is not None
     assert np.array_equal(inference_segmentor(plain, img)[0], inference_segmentor(fast, img)[0])
-
-
-def _load_tool(name: str):
-    spec = importlib.util.spec_from_file_location(f"seglab_tools_{name}_fast_paths",
-                                                  osp.join(REPO, "tools", f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _metrics(tool, files, work, *extra):
-    assert tool.main([files["config"], files["checkpoint"], "--eval", "mIoU", "--device", "cpu",
-                      "--work-dir", str(work), "--options", "data.workers_per_gpu=0",
-                      *extra]) == 0
-    (name,) = os.listdir(work)
-    with open(work / name) as f:
-        return json.load(f)["metric"]
 
 
 def test_test_tool_fast_paths_same_metrics(files, tmp_path, capfd):
