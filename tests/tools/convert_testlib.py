@@ -16,6 +16,14 @@ from PIL import Image
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONVERTERS = osp.join(ROOT, "tools", "convert_datasets")
 
+# ISPRS (Potsdam, Vaihingen) label colours, written out from MMSeg's BGR colour_map as RGB.
+ISPRS_COLOURS = np.array([[0, 0, 0], [255, 255, 255], [0, 0, 255], [0, 255, 255], [0, 255, 0],
+                          [255, 255, 0], [255, 0, 0]], np.uint8)
+
+
+def isprs_labels(seed: int, h: int = 10, w: int = 12) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 7, (h, w), dtype=np.uint8)
+
 
 def load_converter(name: str):
     """Import ``tools/convert_datasets/<name>.py`` as a module (to call ``run_main(main, argv)``

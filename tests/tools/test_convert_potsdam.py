@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-from convert_testlib import encode, files, leftovers, load_converter, make_zip, read, rgb, run
-
-COLOURS = np.array([[0, 0, 0], [255, 255, 255], [0, 0, 255], [0, 255, 255], [0, 255, 0],
-                    [255, 255, 0], [255, 0, 0]], np.uint8)
-
-
-def _labels(seed, h=10, w=12):
-    return np.random.default_rng(seed).integers(0, 7, (h, w), dtype=np.uint8)
+from convert_testlib import ISPRS_COLOURS as COLOURS
+from convert_testlib import encode, files
+from convert_testlib import isprs_labels as _labels
+from convert_testlib import leftovers, load_converter, make_zip, read, rgb, run
 
 
 def test_clip_boxes_follow_mmseg():

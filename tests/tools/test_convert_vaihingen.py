@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 from convert_testlib import encode, files, leftovers, load_converter, make_zip, read, rgb, run
-from test_convert_potsdam import COLOURS, _labels
+from convert_testlib import ISPRS_COLOURS as COLOURS
+from convert_testlib import isprs_labels as _labels
 
 
 def test_vaihingen_reads_top_and_eroded_labels_and_loads(tmp_path):

@@ -13,7 +13,9 @@ _instance_color_RGB.png`` holding 0..15 (padding 255; unknown colours 0). Test i
 unchanged to ``img_dir/test``. Default OUT_DIR: ``data/iSAID``.
 
 Deviation: MMSeg passes ``--patch_width`` as the patch height and ``--patch_height`` as the width;
-here each is what its name says (the same with the default square patches).
+here each is what its name says (the same with the default square patches). MMSeg pads an image
+only when one side is smaller than the patch and the other larger (or both smaller); here any image
+smaller than the patch on a side is padded (MMSeg would cut off-image windows there).
 """
 from __future__ import annotations
 
