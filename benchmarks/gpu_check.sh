@@ -54,8 +54,13 @@ step() {
     echo "[$name] $(tail -n 1 "$RESULTS" | cut -f2)" >&2
 }
 
-# skip NAME REASON
-skip() { record "$1" SKIP 0 "$2"; echo "[$1] SKIP" >&2; }
+# skip NAME REASON...
+skip() {
+    local name=$1
+    shift
+    record "$name" SKIP 0 "$*"
+    echo "[$name] SKIP" >&2
+}
 
 # print_summary FILE: the results as one markdown table.
 print_summary() {
@@ -105,8 +110,10 @@ env_info() {
 import sys, torch
 dev = sys.argv[1]
 if dev == "cuda" and not torch.cuda.is_available():
-    sys.exit("torch.cuda.is_available() is False (torch %s, CUDA %s)" % (torch.__version__, torch.version.cuda))
-names = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if dev == "cuda" else ["cpu"]
+    sys.exit("torch.cuda.is_available() is False (torch %s, CUDA %s)"
+             % (torch.__version__, torch.version.cuda))
+names = (["cpu"] if dev != "cuda" else
+         [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())])
 print("NOTE: torch %s, CUDA %s, %d x %s, bf16 %s" % (
     torch.__version__, torch.version.cuda, len(names), names[0] if names else "-",
     torch.cuda.is_bf16_supported() if dev == "cuda" else "n/a"))
@@ -160,7 +167,9 @@ dist_train() {
 dist_test() {
     PORT=0 PYTHON="$python" tools/dist_test.sh "$WORK/tiny.py" "$WORK/dist/latest.pth" \
         "$NPROC" --eval mIoU --work-dir "$WORK/dist_test" &&
-    echo "NOTE: $NPROC processes, $(grep -ho '"mIoU": [0-9.]*' "$WORK/dist_test"/*.json | tail -n 1)"
+    local miou
+    miou=$(grep -ho '"mIoU": [0-9.]*' "$WORK/dist_test"/*.json | tail -n 1)
+    echo "NOTE: $NPROC processes, $miou"
 }
 
 test_batched() {  # MODE [--options ...]
@@ -213,8 +222,10 @@ mmseg_r50() {
     echo "NOTE: $(grep 'FCN R50-D8 whole' "$WORK/side_by_side.md" | head -n 1 | tr '|' ' ')"
 }
 
-export ROOT DEVICE python WORK MMSEG_VENV NPROC SIZE R50_SIZE R50_SCALE BENCH_IMAGES ITERS TRAIN_ARGS
-export -f env_info make_data resume_exact dist_train dist_test test_batched r50_weights bench mmseg_r50
+export ROOT DEVICE python WORK MMSEG_VENV NPROC SIZE R50_SIZE R50_SCALE BENCH_IMAGES ITERS \
+    TRAIN_ARGS
+export -f env_info make_data resume_exact dist_train dist_test test_batched r50_weights bench \
+    mmseg_r50
 
 step env env_info
 step data make_data
@@ -237,7 +248,8 @@ done
 if [ -x "$MMSEG_VENV/bin/python" ]; then
     step mmseg_r50 mmseg_r50
 else
-    skip mmseg_r50 "no MMSeg virtualenv at $MMSEG_VENV (benchmarks/mmseg_side_by_side.py --setup needs PyPI)"
+    skip mmseg_r50 "no MMSeg virtualenv at $MMSEG_VENV" \
+        "(benchmarks/mmseg_side_by_side.py --setup needs PyPI)"
 fi
 
 echo

@@ -20,7 +20,8 @@ process (side_by_side/seglab_worker.py, side_by_side/mmseg_worker.py), the two l
 alternate (A B, B A, ...) for ``--runs`` rounds, and the table gives the medians, the ratio
 (MMSeg time / seglab time: above 1 means seglab is faster), the processes' peak RSS
 (``os.wait4``), the share of equal predicted pixels (fp32 inference rows; the tools/test.py
-row: both mIoUs), the CPU model and flags and both torch versions. A row that fails prints its error in the table.
+row: both mIoUs), the CPU model and flags and both torch versions. A row that fails prints its
+error in the table.
 """
 from __future__ import annotations
 
@@ -414,8 +415,6 @@ def main(argv=None) -> int:
         return setup(args.venv)
     if min(args.runs, args.iters, args.test_images) < 1 or args.warmup < 0:
         parser.error("--runs, --iters and --test-images must be >= 1, --warmup >= 0")
-    import torch
-
     work = args.work_dir or tempfile.mkdtemp(prefix="seglab-side-by-side-")
     os.makedirs(work, exist_ok=True)
     env = dict(os.environ, PYTHONWARNINGS="ignore", PYTHONPATH="")
