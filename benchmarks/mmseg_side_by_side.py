@@ -15,13 +15,15 @@ MMSegmentation is never imported by seglab or by this driver.
 
 Each row's model is built once by seglab from its 0.x config file (SyncBN -> BN, random
 weights, seed 0) and saved; MMSeg builds the same ``model`` dict (plus its 1.x
-``SegDataPreProcessor``) and loads that state_dict strictly. Every measurement is its own
-process (side_by_side/seglab_worker.py, side_by_side/mmseg_worker.py), the two libraries
-alternate (A B, B A, ...) for ``--runs`` rounds, and the table gives the medians, the ratio
-(MMSeg time / seglab time: above 1 means seglab is faster), the processes' peak RSS
-(``os.wait4``), the share of equal predicted pixels (fp32 inference rows; the tools/test.py
-row: both mIoUs), the CPU model and flags and both torch versions. A row that fails prints its
-error in the table.
+``SegDataPreProcessor``) and loads that state_dict strictly. Both test pipelines resize to a
+scale that keeps the input's size (2048x512 for 512x512, 2048x1024 for 1024x2048; the R18 config
+is the Cityscapes one), and the R18 rows set ``test_cfg`` (whole, or slide 512x1024 / 341x682).
+Every measurement is its own process (side_by_side/seglab_worker.py,
+side_by_side/mmseg_worker.py), the two libraries alternate (A B, B A, ...) for ``--runs``
+rounds, and the table gives the medians, the ratio (MMSeg time / seglab time: above 1 means
+seglab is faster), the processes' peak RSS (``os.wait4``), the share of equal predicted pixels
+(fp32 inference rows; the tools/test.py row: both mIoUs), the CPU model and flags and both torch
+versions. A row that fails prints its error in the table.
 """
 from __future__ import annotations
 
