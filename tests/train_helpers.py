@@ -116,3 +116,18 @@ def tool_metric(folder):
     """The metrics tools/test.py wrote to ``eval_*.json`` in its work dir."""
     (eval_json,) = Path(folder).glob("eval_*.json")
     return json.loads(eval_json.read_text())["metric"]
+
+
+def train_then_test(tmp, config, *train_args, num_train=96, num_val=16, size=64, seed=11):
+    """The demo workflow in a new folder ``tmp``: synthetic data in ``tmp/voc`` (``seed``),
+    ``tools/train.py CONFIG --seed 0 TRAIN_ARGS`` into ``tmp/work_dir``, then ``tools/test.py
+    --eval mIoU`` on its ``latest.pth`` (work dir ``tmp/test``, predictions ``tmp/test.pkl``)."""
+    tmp.mkdir()
+    data_root = make_synthetic_voc(str(tmp / "voc"), num_train=num_train, num_val=num_val,
+                                   size=size, seed=seed)
+    options = data_options(data_root)
+    run_tool("train.py", config, "--work-dir", tmp / "work_dir", "--seed", "0", *train_args,
+             "--options", *options, cwd=tmp)
+    run_tool("test.py", config, tmp / "work_dir" / "latest.pth", "--eval", "mIoU",
+             "--device", "cpu", "--work-dir", tmp / "test", "--out", tmp / "test.pkl",
+             "--options", *options, cwd=tmp)
