@@ -120,7 +120,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Dict[str, float]]:
     if args.speed:
         results["speed"] = speed(args.size, args.repeat, args.warmup, args.precision)
     if not results:
-        raise SystemExit("nothing to do: pass --speed and/or --demo-checkpoint CKPT --data-root DIR")
+        raise SystemExit("nothing to do: pass --speed and/or --demo-checkpoint CKPT "
+                         "--data-root DIR")
     return results
 
 

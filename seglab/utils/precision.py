@@ -205,4 +205,5 @@ def set_test_precision(cfg, precision: Union[None, str, torch.dtype]) -> None:
 
 
 __all__ = ["PRECISIONS", "PrecisionFallbackWarning", "CpuBf16Support", "cpu_bf16_support",
-           "check_precision", "autocast_dtype", "effective_precision", "autocast", "train_amp", "set_test_precision"]
+           "check_precision", "autocast_dtype", "effective_precision", "autocast", "train_amp",
+           "set_test_precision"]

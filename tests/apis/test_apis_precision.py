@@ -28,7 +28,8 @@ def test_init_segmentor_precision_runs_the_network_in_bf16(fixture_files, native
     hook.remove()
     theirs, = inference_segmentor(fp32, img)
     assert seen == [torch.bfloat16]  # the network ran in bf16 ...
-    assert ours.shape == theirs.shape == (37, 40) and ours.dtype == theirs.dtype  # ... labels as fp32
+    # ... and the labels come out as in fp32
+    assert ours.shape == theirs.shape == (37, 40) and ours.dtype == theirs.dtype
     assert (ours == theirs).mean() >= 0.95  # random tiny FCN: many near ties
 
 

@@ -1,4 +1,4 @@
-"""seglab.utils.precision: detection, the dtype decision, the one fallback warning, and bf16 numerics.
+"""seglab.utils.precision: detection, the dtype decision, the one fallback warning, bf16 numerics.
 
 Bounds for bfloat16 (8 significant bits, a rounding step of 2**-8 relative) on the MMSeg parity
 fixtures (five tiny ResNet models, /work/shared/data/mmseg-parity), measured on an AMD EPYC with
