@@ -4,7 +4,8 @@ Usage:
     python benchmarks/fast_paths.py [--case whole-r50 --case slide-r18] [--repeat 5]
         [--warmup 1] [--threads N] [--no-rss]
 
-Cases (random weights, BN statistics from one pass over noise, built from the real config files with SyncBN -> BN):
+Cases (built from the real config files with SyncBN -> BN; random weights, BN statistics from
+one pass over noise):
 
 - ``whole-r50``: configs/fcn/fcn_r50-d8_512x512_20k_voc12aug.py, whole mode, one 512x512 image.
 - ``slide-r18``: configs/fcn/fcn_r18-d8_512x1024_80k_cityscapes.py, slide mode (512x1024 crops,
@@ -15,8 +16,8 @@ Each pass is ``simple_test``'s work (network, resize, softmax, argmax) under
 The variants are timed interleaved (plain, folded, folded+cl, plain, ...), so a machine loaded by
 other work slows all of them alike, and the table gives each one's median and its ratio to the
 plain one. The label maps of every variant's last pass are compared with the plain one's (share
-of equal pixels) and so are the probabilities (max abs difference). Peak RSS: each variant alone in a fresh
-subprocess (one pass after the model is built), since a process's peak never goes down.
+of equal pixels) and so are the probabilities (max abs difference). Peak RSS: each variant alone
+in a fresh subprocess (one pass after the model is built), since a process's peak never goes down.
 """
 from __future__ import annotations
 

@@ -9,11 +9,13 @@ Folding is only exact when the BN's input is the conv's output and nothing else 
 output. That depends on each module's ``forward``, so pairs are only folded where the forward is
 known (:data:`_PAIR_RULES`): adjacent ``Conv2d`` -> BN children of a plain ``nn.Sequential``;
 ``ConvModule`` with ``norm`` right after ``conv`` in its ``order``; the ``conv{i}``/``bn{i}``
-pairs of ResNet's ``BasicBlock`` / ``Bottleneck``, the ResNet and HRNet stems. A subclass that overrides
-the known ``forward`` is not trusted (not folded). A pair is also skipped when the conv is not a
-plain ``nn.Conv2d`` (spectral norm, weight standardisation, dynamic padding), when the BN has no
-running statistics (it normalises with batch statistics even in eval mode), or when either layer
-has hooks. Norm-before-conv (``order=('norm', 'conv', 'act')``) and conv-act-norm are not folded.
+pairs of ResNet's ``BasicBlock`` / ``Bottleneck``, the ResNet and HRNet stems. A subclass that
+overrides the known ``forward`` is not trusted (not folded). A pair is also skipped when the conv
+is not a plain ``nn.Conv2d`` (spectral norm, weight standardisation, dynamic padding), when the
+BN has no running statistics (it normalises with batch statistics even in eval mode), or when
+either layer has hooks or is registered twice (shared). Norm-before-conv
+(``order=('norm', 'conv', 'act')``) and conv-act-norm are not folded. A folded ``ConvModule``
+called with ``norm=False`` would still normalise (no seglab module does that).
 
 :func:`fuse_conv_bn` works on a copy by default, so the original model and its state_dict stay
 as they were; the folded model's state_dict has no BN entries (and conv biases where folded), so
