@@ -91,9 +91,6 @@ def ensemble_probs(models, batch):
         probs = probs / len(imgs)
         if total is None:
             total = probs
-        elif probs.shape != total.shape:
-            raise ConfigError(f"The models predict different shapes {tuple(total.shape)} and "
-                              f"{tuple(probs.shape)}; ensembled models need the same classes.")
         else:
             total += probs.to(total.device)
     return total
@@ -129,6 +126,11 @@ def main(argv=None) -> int:
             device = torch.device("cuda", args.gpus[idx % len(args.gpus)])
         models.append(build_test_model(model_cfg, ckpt, device, dataset, strict=True,
                                        tool="tools/model_ensemble.py"))
+    classes = [model.out_channels for model in models]
+    if len(set(classes)) > 1:
+        raise ConfigError("Ensembled models need the same classes; the models predict "
+                          + ", ".join(f"{n} ({c})" for n, c in zip(classes, args.config))
+                          + " output channels.")
     os.makedirs(args.out, exist_ok=True)
     progress = Progress(len(dataset), desc="ensemble")
     for batch_indices, batch in zip(loader_batch_indices(loader), loader):
