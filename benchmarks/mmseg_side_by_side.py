@@ -361,7 +361,7 @@ def cpu_info() -> Dict[str, str]:
 def fmt(value: Optional[float], unit: str) -> str:
     if value is None:
         return "n/a"
-    return f"{value:.1f} {unit}" if unit in ("MiB", "img/s") else f"{value:.3f} {unit}"
+    return f"{value:.{1 if unit == 'MiB' else 2 if unit == 'img/s' else 3}f} {unit}"
 
 
 def cell(summary: dict, lib: str, row: Row) -> str:
