@@ -28,7 +28,10 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from worker_common import (MEAN, STD, add_measure_args, make_image,  # noqa: E402
-                           make_train_batch, run_worker, sync_bn_to_bn, time_calls)
+                           make_train_batch, run_worker, time_calls)
+
+sys.path.insert(0, osp.dirname(HERE))
+from models import syncbn_to_bn  # noqa: E402  (benchmarks/models.py)
 
 
 def load_config(args):
@@ -36,8 +39,8 @@ def load_config(args):
     from seglab.config import Config
 
     cfg = Config.fromfile(args.config)
-    cfg.model = sync_bn_to_bn(cfg.model.to_dict() if hasattr(cfg.model, "to_dict")
-                              else dict(cfg.model))
+    cfg.model = syncbn_to_bn(cfg.model.to_dict() if hasattr(cfg.model, "to_dict")
+                             else dict(cfg.model))
     edits = json.loads(args.edits)
     model = cfg.model
     model["pretrained"] = None

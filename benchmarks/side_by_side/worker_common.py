@@ -63,18 +63,6 @@ def make_train_batch(batch: int, height: int, width: int, num_classes: int,
     return images, labels
 
 
-def sync_bn_to_bn(obj: Any) -> Any:
-    """The config structure with every ``SyncBN`` norm replaced by ``BN`` (one process)."""
-    if isinstance(obj, dict):
-        out = {k: sync_bn_to_bn(v) for k, v in obj.items()}
-        if out.get("type") == "SyncBN":
-            out["type"] = "BN"
-        return out
-    if isinstance(obj, (list, tuple)):
-        return [sync_bn_to_bn(v) for v in obj]
-    return obj
-
-
 def add_measure_args(parser: argparse.ArgumentParser) -> None:
     """The options both workers take: input size, repeats, precision, device."""
     parser.add_argument("--height", type=int, default=512)
