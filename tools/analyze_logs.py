@@ -130,6 +130,10 @@ def plot_curve(log_curves: List[Curves], args: argparse.Namespace) -> None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.out is None:
+        from seglab.visualization.figures import require_figure_window
+
+        require_figure_window("--out curves.png")
     log_curves = [load_json_log(log) for log in args.json_logs]
     plot_curve(log_curves, args)
     return 0

@@ -1,4 +1,4 @@
-"""Plot the confusion matrix of saved predictions (MMSegmentation 0.x ``tools/confusion_matrix.py``).
+"""The confusion matrix of saved predictions (MMSegmentation 0.x ``tools/confusion_matrix.py``).
 
 Usage:
     python tools/test.py CONFIG CHECKPOINT --out results.pkl
@@ -167,9 +167,9 @@ def plot_confusion_matrix(confusion_matrix: np.ndarray, labels: Sequence[str],
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.show:
-        from seglab.visualization import require_display
+        from seglab.visualization.figures import require_figure_window
 
-        require_display()  # before any work
+        require_figure_window("SAVE_DIR (or --show-dir DIR) without --show")
     from seglab.config import Config
     from seglab.datasets import build_dataset
 

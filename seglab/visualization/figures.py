@@ -12,6 +12,23 @@ from typing import Optional
 from ..errors import ConfigError
 
 
+def require_figure_window(instead: str) -> None:
+    """Fail at once, before any work, when a matplotlib window cannot open (no display).
+
+    Args:
+        instead: the option that writes a file instead, named in the message (``'--out FILE'``).
+    """
+    import sys
+
+    from .display import DisplayUnavailableError
+
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY")
+                                                 or os.environ.get("WAYLAND_DISPLAY")):
+        raise DisplayUnavailableError(
+            "Cannot show the figure on screen: there is no display (neither DISPLAY nor "
+            f"WAYLAND_DISPLAY is set). Use {instead} to write it to a file instead.")
+
+
 def import_pyplot(tool: str, backend: Optional[str] = None, show: bool = False):
     """``matplotlib.pyplot`` with ``backend``, or the file-only Agg backend when nothing is shown.
 

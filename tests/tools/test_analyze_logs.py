@@ -70,6 +70,7 @@ def test_curves_hold_the_logged_values(json_log, tmp_path, monkeypatch):
     ("text_log", "give the json log of a run"),
     ("missing", "does not exist"),
     ("no_matplotlib", "needs matplotlib: pip install matplotlib"),
+    ("no_display", "no display (neither DISPLAY nor WAYLAND_DISPLAY is set). Use --out"),
 ])
 def test_user_errors_are_one_line(case, message, json_log, tmp_path, capsys, monkeypatch):
     from seglab.apis.cli import run_tool as run_main
@@ -84,6 +85,10 @@ def test_user_errors_are_one_line(case, message, json_log, tmp_path, capsys, mon
         argv[0] = log[:-len(".json")]
     elif case == "missing":
         argv[0] = str(tmp_path / "nope.log.json")
+    elif case == "no_display":
+        argv = argv[:4]  # no --out: a window
+        monkeypatch.delenv("DISPLAY", raising=False)
+        monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     else:
         monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib fails
     assert run_main(load_tool("analyze_logs.py").main, argv) == 2

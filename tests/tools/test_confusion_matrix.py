@@ -59,7 +59,10 @@ def test_counts_equal_a_direct_count_and_the_test_tool_metrics(workflow):
         iou = inter / (confusion.sum(0) + confusion.sum(1) - inter)
     for name, value in zip(dataset.CLASSES, iou):
         reported = metric[f"IoU.{name}"]
-        assert (np.isnan(value) and np.isnan(reported)) or value == pytest.approx(reported, abs=1e-4)
+        if np.isnan(value):
+            assert np.isnan(reported)
+        else:
+            assert value == pytest.approx(reported, abs=1e-4)
     assert inter.sum() / confusion.sum() == pytest.approx(metric["aAcc"], abs=1e-4)
 
 
@@ -87,8 +90,9 @@ def test_a_pickle_with_code_is_refused_unrun(workflow, tmp_path, capsys):
     ("count", "1 predictions for 2 test images"),
     ("class_id", "class ids outside [0, 6): [9]"),
     ("theme", "--color-theme 'no_such_map' is not a matplotlib colormap"),
+    ("show", "no display (neither DISPLAY nor WAYLAND_DISPLAY is set). Use SAVE_DIR"),
 ])
-def test_user_errors_are_one_line(case, message, workflow, tmp_path, capsys):
+def test_user_errors_are_one_line(case, message, workflow, tmp_path, capsys, monkeypatch):
     from seglab.apis.cli import run_tool as run_main
 
     results = _results(workflow)
@@ -101,6 +105,10 @@ def test_user_errors_are_one_line(case, message, workflow, tmp_path, capsys):
         argv += ["--show-dir", str(tmp_path / "other")]
     elif case == "count":
         results = results[:1]
+    elif case == "show":
+        argv += ["--show"]
+        monkeypatch.delenv("DISPLAY", raising=False)
+        monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     elif case == "class_id":
         results[1] = results[1].copy()
         results[1][0, 0] = 9
