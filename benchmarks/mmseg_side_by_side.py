@@ -431,16 +431,23 @@ def main(argv=None) -> int:
         print(f"... {row.name}", flush=True)
         summaries[row.name] = bench.run_row(row)
     cpu = cpu_info()
-    versions = {lib: next((s[lib]["torch"] for s in summaries.values() if lib in s), "n/a")
-                for lib in ("seglab", "mmseg")}
-    threads = next((s["seglab"]["threads"] for s in summaries.values() if "seglab" in s), "n/a")
+    # Workers report their torch; tools/test.py (seglab's test-tool rows) reports none.
+    versions = {lib: next((s[lib]["torch"] for s in summaries.values()
+                           if s.get(lib, {}).get("torch")), "n/a") for lib in ("seglab", "mmseg")}
+    if versions["seglab"] == "n/a":
+        import torch  # the seglab workers run this interpreter
+
+        versions["seglab"] = torch.__version__
+    threads = next((s[lib]["threads"] for s in summaries.values() for lib in ("seglab", "mmseg")
+                    if s.get(lib, {}).get("threads")), args.threads or "torch default")
     machine = [f"CPU: {cpu['model']}, {cpu['cores']} cores, flags: {cpu['flags']}",
                f"torch: seglab {versions['seglab']}, MMSeg venv {versions['mmseg']} "
                f"(threads {threads}); python {platform.python_version()}; "
                f"{time.strftime('%Y-%m-%d %H:%M')}",
                f"medians of {args.runs} processes per library (alternating), each "
                f"{args.warmup} warm-up + {args.iters} timed calls; ratio = MMSeg / seglab time "
-               "(above 1: seglab faster); agree = equal predicted pixels (fp32)"]
+               "(above 1: seglab faster); agree = equal predicted pixels (fp32), for tools/test.py "
+               "the mIoU (%) of seglab / MMSeg"]
     text = table(rows, summaries, machine)
     print(text)
     if args.out:
