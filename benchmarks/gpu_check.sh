@@ -118,8 +118,9 @@ print("NOTE: torch %s, CUDA %s, %d x %s, bf16 %s" % (
     torch.__version__, torch.version.cuda, len(names), names[0] if names else "-",
     torch.cuda.is_bf16_supported() if dev == "cuda" else "n/a"))
 PY
-    command -v nvidia-smi >/dev/null && nvidia-smi -L
-    return 0
+    local status=$?
+    if command -v nvidia-smi >/dev/null; then nvidia-smi -L; fi
+    return "$status"
 }
 
 make_data() {
