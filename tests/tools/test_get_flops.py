@@ -8,7 +8,7 @@ from after_training_helpers import SMOKE, load_tool
 from seglab.apis.benchmark import count_flops
 from seglab.config import Config
 from seglab.models import build_segmentor
-from train_helpers import run_tool
+from train_helpers import ROOT, run_tool
 
 
 def _cpu_reference(height, width):
@@ -53,3 +53,13 @@ def test_bad_shape_is_one_error_line(shape, message, capsys):
     assert run_main(load_tool("get_flops.py").main, [str(SMOKE), "--shape", *shape]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err and err.count("\n") == 1
+
+
+def test_segformer_b0_matches_the_published_count():
+    """The SegFormer paper gives SegFormer-B0 on ADE20K at 512x512 as 8.4 "GFLOPs" (counted as
+    MACs, as mmcv does) and 3.8 M parameters: torch's count halved gives the same number."""
+    tool = load_tool("get_flops.py")
+    cfg = Config.fromfile(ROOT / "configs/segformer/segformer_mit-b0_512x512_160k_ade20k.py")
+    result = tool.get_flops(cfg, tool.input_shape_of([512]))
+    assert round(result["macs"] / 1e9, 1) == 8.4
+    assert round(result["params"] / 1e6, 1) == 3.8
