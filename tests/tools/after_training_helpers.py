@@ -20,3 +20,13 @@ def load_tool(script):
     spec.loader.exec_module(module)
     return module
 
+
+
+def error_line(capsys):
+    """The one ``error: ...`` line a tool printed for a user mistake (no traceback). Other
+    stderr lines may be log records: another test of this worker may have given the seglab
+    logger a console handler."""
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    (line,) = [line for line in err.splitlines() if line.startswith("error: ")]
+    return line

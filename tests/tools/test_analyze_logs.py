@@ -6,7 +6,7 @@ import sys
 import pytest
 from PIL import Image
 
-from after_training_helpers import load_tool, workflow  # noqa: F401 (fixture)
+from after_training_helpers import error_line, load_tool, workflow  # noqa: F401 (fixture)
 from train_helpers import run_tool
 
 pytest.importorskip("matplotlib", reason="tools/analyze_logs.py draws with matplotlib "
@@ -92,6 +92,5 @@ def test_user_errors_are_one_line(case, message, json_log, tmp_path, capsys, mon
     else:
         monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib fails
     assert run_main(load_tool("analyze_logs.py").main, argv) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+    assert message in error_line(capsys)
     assert not (tmp_path / "c.png").exists()

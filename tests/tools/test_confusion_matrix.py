@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from after_training_helpers import SMOKE, load_tool, workflow  # noqa: F401 (fixture)
+from after_training_helpers import SMOKE, error_line, load_tool, workflow  # noqa: F401 (fixture)
 from seglab.config import Config
 from seglab.datasets import build_dataset
 from train_helpers import data_options, read_labels, run_tool
@@ -79,7 +79,7 @@ def test_a_pickle_with_code_is_refused_unrun(workflow, tmp_path, capsys):
     evil.write_bytes(pickle.dumps([Evil()]))
     argv = [str(SMOKE), str(evil), str(tmp_path / "cm")]
     assert run_main(load_tool("confusion_matrix.py").main, argv) == 2
-    err = capsys.readouterr().err
+    err = error_line(capsys)
     assert "is not a pickle of label maps" in err and "posix.system" in err
     assert not marker.exists() and not (tmp_path / "cm").exists()
 
@@ -117,6 +117,5 @@ def test_user_errors_are_one_line(case, message, workflow, tmp_path, capsys, mon
     with open(tmp_path / "results.pkl", "wb") as f:
         pickle.dump(results, f)
     assert run_main(load_tool("confusion_matrix.py").main, argv) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+    assert message in error_line(capsys)
     assert not (out / "confusion_matrix.png").exists()

@@ -4,7 +4,7 @@ import re
 import pytest
 import torch
 
-from after_training_helpers import SMOKE, load_tool
+from after_training_helpers import SMOKE, error_line, load_tool
 from seglab.apis.benchmark import count_flops
 from seglab.config import Config
 from seglab.models import build_segmentor
@@ -51,8 +51,7 @@ def test_bad_shape_is_one_error_line(shape, message, capsys):
     from seglab.apis.cli import run_tool as run_main
 
     assert run_main(load_tool("get_flops.py").main, [str(SMOKE), "--shape", *shape]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+    assert message in error_line(capsys)
 
 
 def test_segformer_b0_matches_the_published_count():

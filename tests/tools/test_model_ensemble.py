@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from PIL import Image
 
-from after_training_helpers import SMOKE, load_tool, workflow  # noqa: F401 (fixture)
+from after_training_helpers import SMOKE, error_line, load_tool, workflow  # noqa: F401 (fixture)
 from seglab.config import Config
 from seglab.models import build_segmentor
 from train_helpers import data_options, run_tool
@@ -95,8 +95,7 @@ def test_argument_errors_are_one_line(argv, message, capsys):
     from seglab.apis.cli import run_tool as run_main
 
     assert run_main(load_tool("model_ensemble.py").main, argv) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+    assert message in error_line(capsys)
 
 
 def test_models_for_other_classes_are_refused(workflow, checkpoints, tmp_path, capsys):
@@ -112,8 +111,7 @@ def test_models_for_other_classes_are_refused(workflow, checkpoints, tmp_path, c
             str(tmp_path / "seven.pth"), "--out", str(tmp_path / "ens"), "--device", "cpu",
             "--options", *data_options(workflow["data_root"])]
     assert run_main(load_tool("model_ensemble.py").main, argv) == 2
-    err = capsys.readouterr().err
-    (line,) = [line for line in err.splitlines() if line.startswith("error: ")]
+    line = error_line(capsys)
     assert "Ensembled models need the same classes; the models predict 6 (" in line
     assert f"7 ({other}) output channels" in line
     assert not (tmp_path / "ens").exists()  # refused before anything is written

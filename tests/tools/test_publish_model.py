@@ -5,7 +5,7 @@ import os
 import pytest
 import torch
 
-from after_training_helpers import load_tool, workflow  # noqa: F401 (fixture)
+from after_training_helpers import error_line, load_tool, workflow  # noqa: F401 (fixture)
 from train_helpers import run_tool
 
 
@@ -50,8 +50,7 @@ def test_user_errors_are_one_line(case, tmp_path, capsys, workflow):
         src = str(tmp_path / "weights.pth")
         torch.save({"weight": torch.zeros(1)}, src)
     assert run_main(tool.main, [src, out]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
+    err = error_line(capsys)
     assert {"not_pth": "must end with .pth", "missing": "nope.pth",
             "no_state_dict": "not a training checkpoint"}[case] in err
     assert not [p for p in tmp_path.iterdir() if p.name.startswith("out")]
