@@ -120,8 +120,11 @@ optimizer = dict(type='AdamW', lr=0.004, betas=(0.9, 0.999), weight_decay=0.01)
 optimizer_config = dict()
 lr_config = dict(policy='poly', power=1.0, min_lr=0.0, by_epoch=False, warmup='linear',
                  warmup_iters=20, warmup_ratio=1e-3)
-runner = dict(type='IterBasedRunner', max_iters=400)
-checkpoint_config = dict(by_epoch=False, interval=400)
-evaluation = dict(interval=400, metric='mIoU', pre_eval=True)
+# 600 iterations: at 400 another seed or data set came within 2-6% of the test's bound (mIoU
+# 1.32-1.38x the background-only prediction); at 600 seeds 0 and 2 and another data set
+# give 1.65-2.18x.
+runner = dict(type='IterBasedRunner', max_iters=600)
+checkpoint_config = dict(by_epoch=False, interval=600)
+evaluation = dict(interval=600, metric='mIoU', pre_eval=True)
 log_config = dict(interval=50, hooks=[dict(type='TextLoggerHook', by_epoch=False)])
 cudnn_benchmark = False

@@ -11,30 +11,19 @@ import pickle
 import numpy as np
 import pytest
 
-from seglab.datasets import make_synthetic_voc
-from train_helpers import (ROOT, background_only_miou, read_labels, run_once, run_tool,
-                           tool_metric, val_record)
+from train_helpers import (ROOT, background_only_miou, read_labels, run_once, tool_metric,
+                           train_then_test, val_record)
 
 pytestmark = pytest.mark.slow
 
 CONFIG = ROOT / "configs/demo/bisenetv2_fcn-narrow_64x64_synthetic_voc.py"
 
 
-def _train_and_test(tmp):
-    tmp.mkdir()
-    data_root = make_synthetic_voc(str(tmp / "voc"), num_train=96, num_val=16, size=64, seed=11)
-    options = [f"data.{split}.data_root={data_root}" for split in ("train", "val", "test")]
-    run_tool("train.py", CONFIG, "--work-dir", tmp / "work_dir", "--seed", "0",
-             "--options", *options, cwd=tmp)
-    run_tool("test.py", CONFIG, tmp / "work_dir" / "latest.pth", "--eval", "mIoU",
-             "--device", "cpu", "--work-dir", tmp / "test", "--out", tmp / "test.pkl",
-             "--options", *options, cwd=tmp)
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """Train and test once per session, whichever xdist worker gets here first."""
-    tmp = run_once(tmp_path_factory, "realtime_end_to_end", _train_and_test)
+    tmp = run_once(tmp_path_factory, "realtime_end_to_end",
+                   lambda path: train_then_test(path, CONFIG))
     return tmp, read_labels(tmp / "voc")
 
 
