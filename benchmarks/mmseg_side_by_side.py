@@ -20,8 +20,8 @@ scale that keeps the input's size (2048x512 for 512x512, 2048x1024 for 1024x2048
 is the Cityscapes one), and the R18 rows set ``test_cfg`` (whole, or slide 512x1024 / 341x682).
 Every measurement is its own process (side_by_side/seglab_worker.py,
 side_by_side/mmseg_worker.py), the two libraries alternate (A B, B A, ...) for ``--runs``
-rounds, and the table gives the medians, the ratio (MMSeg time / seglab time: above 1 means
-seglab is faster), the processes' peak RSS (``os.wait4``), the share of equal predicted pixels
+rounds, and the table gives the medians, the ratio (seglab time / MMSeg time, as issue 13
+states its targets: below 1 means seglab is faster; peak RSS likewise), the processes' peak RSS (``os.wait4``), the share of equal predicted pixels
 (fp32 inference rows; the tools/test.py row: both mIoUs), the CPU model and flags and both torch
 versions. A row that fails prints its error in the table.
 """
@@ -373,10 +373,10 @@ def cell(summary: dict, lib: str, row: Row) -> str:
 
 
 def table(rows: List[Row], summaries: Dict[str, dict], machine: List[str]) -> str:
-    lines = ["| work | seglab | MMSeg 1.2.2 | ratio | agree |", "|---|---|---|---|---|"]
+    lines = ["| work | seglab | MMSeg 1.2.2 | seglab / MMSeg | agree |", "|---|---|---|---|---|"]
     for row in rows:
         s = summaries[row.name]
-        ratio = (f"{s['mmseg']['seconds'] / s['seglab']['seconds']:.2f}x"
+        ratio = (f"{s['seglab']['seconds'] / s['mmseg']['seconds']:.2f}x"
                  if "seglab" in s and "mmseg" in s else "n/a")
         agree = "" if s.get("agree") is None else f"{100 * s['agree']:.3f}%"
         if any(v is not None for v in s.get("miou", {}).values()):
@@ -389,7 +389,7 @@ def table(rows: List[Row], summaries: Dict[str, dict], machine: List[str]) -> st
             continue
         s = summaries[name]
         rss = {lib: s[lib]["rss_mib"] for lib in ("seglab", "mmseg") if lib in s}
-        ratio = f"{rss['mmseg'] / rss['seglab']:.2f}x" if len(rss) == 2 else "n/a"
+        ratio = f"{rss['seglab'] / rss['mmseg']:.2f}x" if len(rss) == 2 else "n/a"
         lines.append(f"| {title} | {fmt(rss.get('seglab'), 'MiB')} | "
                      f"{fmt(rss.get('mmseg'), 'MiB')} | {ratio} | |")
     return "\n".join(machine + [""] + lines) + "\n"
@@ -445,8 +445,8 @@ def main(argv=None) -> int:
                f"(threads {threads}); python {platform.python_version()}; "
                f"{time.strftime('%Y-%m-%d %H:%M')}",
                f"medians of {args.runs} processes per library (alternating), each "
-               f"{args.warmup} warm-up + {args.iters} timed calls; ratio = MMSeg / seglab time "
-               "(above 1: seglab faster); agree = equal predicted pixels (fp32), for tools/test.py "
+               f"{args.warmup} warm-up + {args.iters} timed calls; ratio = seglab / MMSeg time "
+               "(below 1: seglab faster); agree = equal predicted pixels (fp32), for tools/test.py "
                "the mIoU (%) of seglab / MMSeg"]
     text = table(rows, summaries, machine)
     print(text)

@@ -59,10 +59,10 @@ def test_table_rows_ratios_errors_and_rss():
     text = sbs.table(rows, summaries, ["CPU: test"])
     lines = text.splitlines()
     assert lines[0] == "CPU: test"
-    assert "| R50 whole | 1.000 s | 1.500 s | 1.50x | 99.995% |" in lines
-    assert "| test tool | 5.00 img/s | 2.00 img/s | 2.50x | mIoU 8.16 / 8.15 |" in lines
+    assert "| R50 whole | 1.000 s | 1.500 s | 0.67x | 99.995% |" in lines
+    assert "| test tool | 5.00 img/s | 2.00 img/s | 0.40x | mIoU 8.16 / 8.15 |" in lines
     assert "| R18 train | 2.000 s | error: RuntimeError: out of memory | n/a |  |" in lines
-    assert "| Peak RSS, FCN R50-D8 whole 512x512 | 500.0 MiB | 800.0 MiB | 1.60x | |" in lines
+    assert "| Peak RSS, FCN R50-D8 whole 512x512 | 500.0 MiB | 800.0 MiB | 0.62x | |" in lines
     assert "| Peak RSS, FCN R18-D8 train step | 900.0 MiB | n/a | n/a | |" in lines
 
 
