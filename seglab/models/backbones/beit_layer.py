@@ -20,7 +20,7 @@ from torch.nn.modules.utils import _pair
 
 from ...errors import ConfigError
 from ..layers import (FFN, beit_num_relative_distance, beit_relative_position_index,
-                      build_dropout, build_norm_layer, relative_position_bias)
+                      build_dropout, build_norm_layer, named_norm, relative_position_bias)
 
 Bias = Union[bool, str]
 
@@ -134,13 +134,8 @@ class BEiTTransformerEncoderLayer(nn.Module):
         self.gamma_1 = nn.Parameter(init_values * torch.ones(embed_dims))
         self.gamma_2 = nn.Parameter(init_values * torch.ones(embed_dims))
 
-    @property
-    def norm1(self) -> nn.Module:
-        return getattr(self, self.norm1_name)
-
-    @property
-    def norm2(self) -> nn.Module:
-        return getattr(self, self.norm2_name)
+    norm1 = named_norm(1)
+    norm2 = named_norm(2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Args: x: (N, L, C) tokens. Returns: (N, L, C)."""

@@ -15,7 +15,7 @@ from torch import nn
 
 from ...errors import ConfigError
 from ...registry import MODELS
-from ..layers import build_conv_layer, build_norm_layer
+from ..layers import build_conv_layer, build_norm_layer, named_norm
 from ..layers.weight_init import InitCfg
 from .base import BaseBackbone, OutputShapes, shape_specs
 from .hrnet_module import HRModule, conv_norm
@@ -132,13 +132,8 @@ class HRNet(BaseBackbone):
             channels = widths
         self._freeze_stages()
 
-    @property
-    def norm1(self) -> nn.Module:
-        return getattr(self, self.norm1_name)
-
-    @property
-    def norm2(self) -> nn.Module:
-        return getattr(self, self.norm2_name)
+    norm1 = named_norm(1)
+    norm2 = named_norm(2)
 
     def _make_transition_layer(self, pre: Sequence[int], cur: Sequence[int]) -> nn.ModuleList:
         """Per new branch: None (same width), a 3x3 conv (new width) or strided 3x3 convs."""

@@ -17,7 +17,7 @@ from torch import nn
 
 from ...errors import ConfigError
 from ...registry import MODELS
-from ..layers import build_conv_layer, build_norm_layer
+from ..layers import build_conv_layer, build_norm_layer, named_norm
 from .resnet import ResNetV1d
 from .resnet_blocks import Bottleneck as _Bottleneck
 from .resnet_blocks import _run
@@ -89,13 +89,8 @@ class SplitAttentionConv2d(nn.Module):
         self.fc2 = nn.Conv2d(inter_channels, channels * radix, 1, groups=groups)
         self.rsoftmax = RSoftmax(radix, groups)
 
-    @property
-    def norm0(self) -> nn.Module:
-        return getattr(self, self.norm0_name)
-
-    @property
-    def norm1(self) -> nn.Module:
-        return getattr(self, self.norm1_name)
+    norm0 = named_norm(0)
+    norm1 = named_norm(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.relu(self.norm0(self.conv(x)))

@@ -14,7 +14,8 @@ from torch import nn
 
 from ...errors import ConfigError
 from ...registry import MODELS
-from ..layers import build_conv_layer, build_norm_layer, constant_init, initialize, kaiming_init
+from ..layers import (build_conv_layer, build_norm_layer, constant_init, initialize, kaiming_init,
+                      named_norm)
 from ..layers.weight_init import InitCfg
 from .base import BaseBackbone, OutputShapes, shape_specs
 from .resnet_blocks import BasicBlock, Bottleneck, ResLayer
@@ -144,9 +145,7 @@ class ResNet(BaseBackbone):
             self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
 
-    @property
-    def norm1(self) -> nn.Module:
-        return getattr(self, self.norm1_name)
+    norm1 = named_norm(1)
 
     def output_shapes(self) -> OutputShapes:
         """Stage i: ``base_channels * 2**i * expansion`` channels, stride 4 * strides[0..i]."""

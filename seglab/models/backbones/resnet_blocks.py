@@ -13,7 +13,7 @@ import torch.utils.checkpoint as cp
 from torch import nn
 
 from ...errors import ConfigError
-from ..layers import build_conv_layer, build_norm_layer
+from ..layers import build_conv_layer, build_norm_layer, named_norm
 
 
 def _run(block: nn.Module, inner, x: torch.Tensor) -> torch.Tensor:
@@ -68,13 +68,8 @@ class BasicBlock(nn.Module):
         self.downsample = downsample
         self.stride, self.dilation, self.with_cp = stride, dilation, with_cp
 
-    @property
-    def norm1(self) -> nn.Module:
-        return getattr(self, self.norm1_name)
-
-    @property
-    def norm2(self) -> nn.Module:
-        return getattr(self, self.norm2_name)
+    norm1 = named_norm(1)
+    norm2 = named_norm(2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         def inner(x: torch.Tensor) -> torch.Tensor:
@@ -149,17 +144,9 @@ class Bottleneck(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.downsample = downsample
 
-    @property
-    def norm1(self) -> nn.Module:
-        return getattr(self, self.norm1_name)
-
-    @property
-    def norm2(self) -> nn.Module:
-        return getattr(self, self.norm2_name)
-
-    @property
-    def norm3(self) -> nn.Module:
-        return getattr(self, self.norm3_name)
+    norm1 = named_norm(1)
+    norm2 = named_norm(2)
+    norm3 = named_norm(3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         def inner(x: torch.Tensor) -> torch.Tensor:

@@ -25,7 +25,7 @@ from ...checkpoint import load_checkpoint_file, load_state_dict
 from ...errors import ConfigError
 from ...registry import MODELS
 from ..layers import (PatchEmbed, build_norm_layer, constant_init, initialize, kaiming_init,
-                      resize_pos_embed)
+                      named_norm, resize_pos_embed)
 from ..layers.weight_init import InitCfg
 from .base import BaseBackbone, OutputShapes, ShapeSpec
 from .vit_layer import TransformerEncoderLayer
@@ -104,9 +104,7 @@ class TokenBackbone(BaseBackbone):
             self.norm1_name, norm1 = build_norm_layer(norm_cfg, embed_dims, postfix=1)
             self.add_module(self.norm1_name, norm1)
 
-    @property
-    def norm1(self) -> nn.Module:
-        return getattr(self, self.norm1_name)
+    norm1 = named_norm(1)
 
     def output_shapes(self) -> OutputShapes:
         """``embed_dims`` channels at stride ``patch_size`` per selected block (None for pairs)."""

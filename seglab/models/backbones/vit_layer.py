@@ -16,7 +16,7 @@ import torch
 import torch.utils.checkpoint as cp
 from torch import nn
 
-from ..layers import FFN, MultiheadAttention, build_norm_layer
+from ..layers import FFN, MultiheadAttention, build_norm_layer, named_norm
 
 
 class TransformerEncoderLayer(nn.Module):
@@ -60,13 +60,8 @@ class TransformerEncoderLayer(nn.Module):
                        act_cfg=act_cfg)
         self.with_cp = with_cp
 
-    @property
-    def norm1(self) -> nn.Module:
-        return getattr(self, self.norm1_name)
-
-    @property
-    def norm2(self) -> nn.Module:
-        return getattr(self, self.norm2_name)
+    norm1 = named_norm(1)
+    norm2 = named_norm(2)
 
     def _inner_forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.attn(self.norm1(x), identity=x)

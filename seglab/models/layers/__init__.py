@@ -9,7 +9,7 @@ from .drop import DropPath, Dropout, build_dropout, drop_path
 from .ffn import FFN
 from .inverted_residual import InvertedResidual, InvertedResidualV3
 from .make_divisible import make_divisible
-from .norm import LayerNorm2d, build_norm_layer, is_norm
+from .norm import LayerNorm2d, build_norm_layer, is_norm, named_norm
 from .patch_embed import AdaptivePadding, PatchEmbed, PatchMerging
 from .se_layer import SELayer
 from .pos_embed import (beit_num_relative_distance, beit_relative_position_index, double_step_seq,
@@ -22,8 +22,9 @@ from .wrappers import Upsample, resize
 
 __all__ = [
     "build_activation_layer", "build_conv_layer", "ConvModule", "DepthwiseSeparableConvModule",
-    "build_norm_layer", "is_norm", "bias_init_with_prob", "constant_init", "initialize",
-    "kaiming_init", "load_pretrained", "normal_init", "trunc_normal_init", "uniform_init",
+    "build_norm_layer", "is_norm", "named_norm", "bias_init_with_prob", "constant_init",
+    "initialize", "kaiming_init", "load_pretrained", "normal_init", "trunc_normal_init",
+    "uniform_init",
     "xavier_init", "Upsample", "resize",
     "MultiheadAttention", "FFN", "DropPath", "Dropout", "build_dropout", "drop_path",
     "AdaptivePadding", "PatchEmbed", "PatchMerging", "resize_pos_embed", "double_step_seq",

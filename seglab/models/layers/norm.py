@@ -139,6 +139,18 @@ def build_norm_layer(cfg: Mapping, num_features: int,
     return f"{abbr}{postfix}", layer
 
 
+def named_norm(index: int) -> property:
+    """``normN = named_norm(N)``: the norm layer a module registered under ``self.normN_name``.
+
+    The norms ``build_norm_layer`` builds are registered under names that depend on their type
+    (``bn1``, ``ln1``, ``gn1``: MMCV's state_dict keys), so modules keep the name and read the
+    layer through this property.
+    """
+    attr = f"norm{index}_name"
+    return property(lambda self: getattr(self, getattr(self, attr)),
+                    doc=f"The norm layer named by ``{attr}``.")
+
+
 def is_norm(module: nn.Module) -> bool:
     """True for the normalisation layers :func:`build_norm_layer` creates."""
     return isinstance(module, (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm,
