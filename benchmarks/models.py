@@ -97,7 +97,7 @@ REPRESENTATIVE = {
     "upernet": "upernet_r50_512x512_80k_ade20k.py",
     "vit": "upernet_deit-s16_512x512_80k_ade20k.py",
 }
-NOT_FAMILIES = ("_base_", "demo")
+NOT_FAMILIES = ("_base_", "demo", "1.x")  # 1.x: MMSeg 1.x configs of the same families
 
 
 def family_configs(configs_dir: Path = ROOT / "configs",

@@ -20,7 +20,7 @@ from seglab.registry import DATASETS, TRANSFORMS, check_keys
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "configs").rglob("*.py")
-                 if "_base_" not in p.parts)
+                 if "_base_" not in p.parts and not p.is_relative_to(ROOT / "configs/1.x"))
 SPLITS = ("train", "val", "test")
 WRAPPERS = {"RepeatDataset": ("dataset",), "ConcatDataset": ("datasets",)}
 
