@@ -18,6 +18,7 @@ from .logging import get_root_logger
 from .lr_schedule import CosineAnnealing, Exp, Fixed, Inv, LrSchedule, Poly, Step
 from .optim_step import OptimStep, parse_optimizer_config
 from .optimizer import DefaultOptimizerConstructor, build_optimizer, load_optimizer_state
+from .param_scheduler import ParamSchedulerChain  # 1.x param_scheduler lists (LR_SCHEDULERS)
 from .resume import ResumeSource, resolve_resume
 from .runner import IterBasedRunner, NonFiniteLossError
 from .seed import get_rng_state, set_random_seed, set_rng_state
@@ -32,4 +33,5 @@ __all__ = [
     "resolve_checkpoint_path", "OptimStep", "parse_optimizer_config", "DefaultOptimizerConstructor",
     "build_optimizer", "load_optimizer_state", "IterBasedRunner", "NonFiniteLossError", "get_rng_state", "set_random_seed",
     "set_rng_state", "apply_checkpoint", "ResumeSource", "resolve_resume",
+    "ParamSchedulerChain",
 ]

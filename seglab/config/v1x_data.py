@@ -1,0 +1,277 @@
+"""1.x data keys -> 0.x: ``model.data_preprocessor``, the three dataloaders, their datasets and
+the evaluators (see :mod:`seglab.config.v1x`).
+
+``SegDataPreProcessor`` (swap to RGB, ``(x - mean) / std``, then in training pad the batch to
+``size`` with ``pad_val`` in normalised space and the labels with ``seg_pad_val``) becomes
+``Normalize(mean, std, to_rgb=bgr_to_rgb)`` followed, in the training pipelines, by
+``Pad(size=size, pad_val=pad_val, seg_pad_val=seg_pad_val)``, inserted right before
+``PackSegInputs``. seglab normalises deferred and writes a deferred ``Pad``'s value after
+normalising (``seglab.datasets.transforms.deferred``), and the collate pads a batch with 0 in
+normalised space, so the network sees 1.x's numbers.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+from .v1x import V1xConfigError, check_keys, unsupported
+
+KEYS = ("train_dataloader", "val_dataloader", "test_dataloader", "val_evaluator",
+        "test_evaluator", "tta_pipeline")
+_PREPROCESSOR_KEYS = ("type", "mean", "std", "size", "size_divisor", "pad_val", "seg_pad_val",
+                      "bgr_to_rgb", "rgb_to_bgr", "batch_augments", "test_cfg")
+_LOADER_KEYS = ("batch_size", "num_workers", "persistent_workers", "sampler", "dataset",
+                "pin_memory", "drop_last", "prefetch_factor", "collate_fn")
+_SAMPLERS = ("InfiniteSampler", "DefaultSampler")
+_COLLATES = ("pseudo_collate", "default_collate")
+# BaseSegDataset arguments with no effect on what seglab computes (mmengine's lazy loading,
+# serialisation of the file list, retries of failed samples).
+_DATASET_NO_EFFECT = ("lazy_init", "serialize_data", "max_refetch")
+_PACK = "PackSegInputs"
+
+
+# ----------------------------------------------------------------------- data preprocessor
+def split_model(model: Mapping[str, Any]) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    """(the model dict without ``data_preprocessor``, the checked preprocessor dict).
+
+    A model without one gets mmengine's default: no normalisation, no padding.
+    """
+    model = copy.deepcopy(dict(model))
+    pre = model.pop("data_preprocessor", None) or {}
+    if not isinstance(pre, Mapping):
+        raise unsupported("model.data_preprocessor", pre, "give a dict(type='SegDataPreProcessor')")
+    pre = dict(pre)
+    if pre.get("type", "SegDataPreProcessor") != "SegDataPreProcessor":
+        raise unsupported("model.data_preprocessor.type", pre["type"],
+                          "seglab maps SegDataPreProcessor")
+    check_keys("model.data_preprocessor", pre, _PREPROCESSOR_KEYS)
+    if pre.get("batch_augments") is not None:
+        raise unsupported("model.data_preprocessor.batch_augments", pre["batch_augments"])
+    if pre.get("bgr_to_rgb") and pre.get("rgb_to_bgr"):
+        raise V1xConfigError("model.data_preprocessor sets both bgr_to_rgb and rgb_to_bgr (in "
+                             "1.x config {file}); set one.")
+    test_cfg = pre.get("test_cfg") or {}
+    check_keys("model.data_preprocessor.test_cfg", test_cfg, ("size", "size_divisor"))
+    return model, pre
+
+
+def _normalize_step(pre: Mapping[str, Any]) -> Dict[str, Any]:
+    swap = bool(pre.get("bgr_to_rgb") or pre.get("rgb_to_bgr"))
+    if pre.get("mean") is None:  # 1.x casts to float only; the same numbers
+        return dict(type="Normalize", mean=[0.0, 0.0, 0.0], std=[1.0, 1.0, 1.0], to_rgb=swap)
+    if pre.get("std") is None:
+        raise V1xConfigError("model.data_preprocessor sets mean but not std (in 1.x config "
+                             "{file}); 1.x needs both.")
+    return dict(type="Normalize", mean=list(pre["mean"]), std=list(pre["std"]), to_rgb=swap)
+
+
+def _pad_step(pad: Mapping[str, Any], pre: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
+    if pad.get("size") is not None:
+        size = pad["size"]
+        what = dict(size=tuple(size))
+    elif pad.get("size_divisor") is not None:
+        what = dict(size_divisor=pad["size_divisor"])
+    else:
+        return None
+    return dict(type="Pad", **what, pad_val=pre.get("pad_val", 0),
+                seg_pad_val=pre.get("seg_pad_val", 255))
+
+
+def preprocessing_steps(pre: Mapping[str, Any], training: bool) -> List[Dict[str, Any]]:
+    """The transforms that do the data preprocessor's work, for a train or a test pipeline."""
+    steps = [_normalize_step(pre)]
+    pad = _pad_step(pre if training else (pre.get("test_cfg") or {}), pre)
+    if pad is not None:
+        steps.append(pad)
+    return steps
+
+
+def insert_before_pack(pipeline: List[Any], steps: List[Dict[str, Any]], where: str) -> List[Any]:
+    """``pipeline`` with ``steps`` inserted before its ``PackSegInputs`` (also inside
+    ``TestTimeAug``, as one more augmentation step of one choice each)."""
+    pipeline = copy.deepcopy(list(pipeline))
+    for i, step in enumerate(pipeline):
+        kind = step.get("type") if isinstance(step, Mapping) else None
+        if kind == _PACK:
+            return pipeline[:i] + copy.deepcopy(steps) + pipeline[i:]
+        if kind == "TestTimeAug":
+            groups = list(step.get("transforms") or [])
+            for j, group in enumerate(groups):
+                if any(isinstance(t, Mapping) and t.get("type") == _PACK for t in group):
+                    groups[j:j] = [[copy.deepcopy(s)] for s in steps]
+                    pipeline[i] = dict(step, transforms=groups)
+                    return pipeline
+    raise V1xConfigError(f"{where} has no PackSegInputs step (in 1.x config {{file}}); a 1.x "
+                         f"pipeline ends with dict(type='PackSegInputs').")
+
+
+# --------------------------------------------------------------------------------- datasets
+def convert_dataset(ds: Mapping[str, Any], where: str, steps: List[Dict[str, Any]]
+                    ) -> Dict[str, Any]:
+    """A 1.x dataset dict as 0.x's (``data_prefix`` -> ``img_dir``/``ann_dir``, ``ann_file`` ->
+    ``split``, ``metainfo`` -> ``classes``/``palette``), its pipeline preprocessed."""
+    if not isinstance(ds, Mapping):
+        raise unsupported(where, ds, "give a dataset dict")
+    ds = dict(ds)
+    kind = ds.get("type")
+    if kind == "ConcatDataset":
+        check_keys(where, ds, ("type", "datasets", "lazy_init", "ignore_keys"))
+        parts = [convert_dataset(d, f"{where}.datasets[{i}]", steps)
+                 for i, d in enumerate(ds["datasets"])]
+        # 1.x evaluates a concatenation as one data set.
+        return dict(type="ConcatDataset", datasets=parts, separate_eval=False)
+    if kind == "RepeatDataset":
+        check_keys(where, ds, ("type", "dataset", "times", "lazy_init"))
+        return dict(type="RepeatDataset", times=ds["times"],
+                    dataset=convert_dataset(ds["dataset"], f"{where}.dataset", steps))
+    if kind in ("ClassBalancedDataset", "MultiImageMixDataset"):
+        raise unsupported(f"{where}.type", kind)
+    out: Dict[str, Any] = {}
+    for key, value in ds.items():
+        if key in _DATASET_NO_EFFECT:
+            continue
+        if key == "type":
+            out["type"] = "CustomDataset" if value == "BaseSegDataset" else value
+        elif key == "data_prefix":
+            prefix = dict(value or {})
+            check_keys(f"{where}.data_prefix", prefix, ("img_path", "seg_map_path"))
+            out["img_dir"] = prefix.get("img_path", "")
+            out["ann_dir"] = prefix.get("seg_map_path")
+        elif key == "ann_file":
+            out["split"] = value or None
+        elif key == "metainfo":
+            meta = dict(value or {})
+            check_keys(f"{where}.metainfo", meta, ("classes", "palette"))
+            out.update(meta)
+        elif key == "pipeline":
+            out["pipeline"] = insert_before_pack(value, steps, f"{where}.pipeline")
+        elif key in ("indices", "filter_cfg"):
+            if value is not None:
+                raise unsupported(f"{where}.{key}", value)
+        elif key == "backend_args":
+            if value is not None and dict(value).get("backend", "local") not in ("local", "disk"):
+                raise unsupported(f"{where}.backend_args", value,
+                                  "seglab reads files from the local disk")
+        else:
+            out[key] = value  # data_root, img_suffix, seg_map_suffix, reduce_zero_label, ...
+    out.setdefault("img_dir", "")  # 1.x's default data_prefix: images in data_root
+    if "pipeline" not in out:
+        raise V1xConfigError(f"{where} has no pipeline (in 1.x config {{file}}).")
+    return out
+
+
+def _convert_loader(name: str, loader: Mapping[str, Any], steps: List[Dict[str, Any]],
+                    training: bool) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    """(0.x loader options, 0.x dataset dict) of one 1.x dataloader."""
+    if not isinstance(loader, Mapping):
+        raise unsupported(name, loader, "give a dict(batch_size=..., dataset=...)")
+    check_keys(name, loader, _LOADER_KEYS)
+    if "dataset" not in loader:
+        raise V1xConfigError(f"{name} has no dataset (in 1.x config {{file}}).")
+    opts: Dict[str, Any] = dict(samples_per_gpu=loader.get("batch_size", 1),
+                                workers_per_gpu=loader.get("num_workers", 0))
+    for key in ("persistent_workers", "pin_memory", "prefetch_factor"):
+        if key in loader:
+            opts[key] = loader[key]
+    sampler = dict(loader.get("sampler") or {})
+    kind = sampler.pop("type", "DefaultSampler")
+    if kind not in _SAMPLERS:
+        raise unsupported(f"{name}.sampler.type", kind, f"seglab maps {', '.join(_SAMPLERS)}")
+    check_keys(f"{name}.sampler", sampler, ("shuffle", "seed", "round_up"))
+    if sampler.get("seed") is not None:
+        raise unsupported(f"{name}.sampler.seed", sampler["seed"],
+                          "seglab seeds the sampler with the run's seed (randomness.seed)")
+    if training:
+        # Iteration-based training draws batches endlessly either way (1.x's IterBasedTrainLoop
+        # restarts a DefaultSampler); seglab's InfiniteSampler also continues exactly on resume.
+        opts.update(shuffle=bool(sampler.get("shuffle", True)), infinite=True)
+        if "drop_last" in loader:
+            opts["drop_last"] = loader["drop_last"]
+    collate = loader.get("collate_fn")
+    if collate is not None and dict(collate).get("type") not in _COLLATES:
+        raise unsupported(f"{name}.collate_fn", collate, "seglab collates with its own padding "
+                          "collate (as pseudo_collate / default_collate)")
+    dataset = convert_dataset(loader["dataset"], f"{name}.dataset", steps)
+    return opts, dataset
+
+
+def convert_data(src: Mapping[str, Any], pre: Mapping[str, Any]) -> Dict[str, Any]:
+    """``data = dict(...)``, ``evaluation``, ``test_evaluation`` and ``tta_pipeline``."""
+    data: Dict[str, Any] = {}
+    first = None
+    for split in ("train", "val", "test"):
+        name = f"{split}_dataloader"
+        if src.get(name) is None:
+            continue
+        training = split == "train"
+        opts, dataset = _convert_loader(name, src[name], preprocessing_steps(pre, training),
+                                        training)
+        data[split] = dataset
+        data[name] = opts
+        first = first or opts
+    out: Dict[str, Any] = {}
+    if first is not None:
+        # 0.x's shared loader settings: the first loader's (the train loader when there is one).
+        data["samples_per_gpu"] = first["samples_per_gpu"]
+        data["workers_per_gpu"] = first["workers_per_gpu"]
+        out["data"] = data
+    if src.get("tta_pipeline") is not None:
+        out["tta_pipeline"] = insert_before_pack(src["tta_pipeline"],
+                                                 preprocessing_steps(pre, False), "tta_pipeline")
+    if src.get("val_evaluator") is not None:
+        evaluation = convert_evaluator("val_evaluator", src["val_evaluator"])
+        if evaluation.pop("format_only", False):
+            raise unsupported("val_evaluator.format_only", True, "write result files with "
+                              "tools/test.py (test_evaluator)")
+        evaluation.pop("output_dir", None)
+        out["evaluation"] = evaluation
+    if src.get("test_evaluator") is not None:
+        out["test_evaluation"] = convert_evaluator("test_evaluator", src["test_evaluator"])
+    return out
+
+
+# ------------------------------------------------------------------------------- evaluators
+_IOU_KEYS = ("type", "iou_metrics", "ignore_index", "nan_to_num", "beta", "collect_device",
+             "output_dir", "format_only", "prefix", "keep_results")
+_IOU_METRICS = ("mIoU", "mDice", "mFscore")
+
+
+def convert_evaluator(name: str, evaluator: Any) -> Dict[str, Any]:
+    """``dict(metric=[...])`` (+ ``format_only``, ``output_dir``) of a 1.x evaluator (one metric
+    dict or a list of them)."""
+    metrics = evaluator if isinstance(evaluator, (list, tuple)) else [evaluator]
+    out: Dict[str, Any] = dict(metric=[])
+    for i, metric in enumerate(metrics):
+        where = f"{name}[{i}]" if isinstance(evaluator, (list, tuple)) else name
+        if not isinstance(metric, Mapping):
+            raise unsupported(where, metric, "give dict(type='IoUMetric', iou_metrics=['mIoU'])")
+        metric = dict(metric)
+        kind = metric.get("type")
+        if kind not in ("IoUMetric", "CityscapesMetric"):
+            raise unsupported(f"{where}.type", kind, "seglab maps IoUMetric (and CityscapesMetric "
+                              "with format_only=True)")
+        check_keys(where, metric, _IOU_KEYS)
+        if metric.get("ignore_index", 255) != 255:
+            raise unsupported(f"{where}.ignore_index", metric["ignore_index"],
+                              "seglab evaluates with the dataset's ignore_index (set it there)")
+        for key, default in (("nan_to_num", None), ("beta", 1), ("prefix", None)):
+            if metric.get(key, default) != default:
+                raise unsupported(f"{where}.{key}", metric[key])
+        if kind == "CityscapesMetric":
+            if not metric.get("format_only"):
+                raise unsupported(f"{where}", metric, "seglab writes the Cityscapes result files "
+                                  "(format_only=True, output_dir=DIR) for the official script; "
+                                  "for metrics use dict(type='IoUMetric')")
+            out.update(format_only=True, output_dir=metric["output_dir"])
+            continue
+        names = metric.get("iou_metrics", ["mIoU"])
+        names = [names] if isinstance(names, str) else list(names)
+        bad = [n for n in names if n not in _IOU_METRICS]
+        if bad:
+            raise unsupported(f"{where}.iou_metrics", bad, f"IoUMetric computes {_IOU_METRICS}")
+        out["metric"] += [n for n in names if n not in out["metric"]]
+        if metric.get("format_only"):
+            out.update(format_only=True, output_dir=metric.get("output_dir"))
+    if not out["metric"]:
+        out["metric"] = ["mIoU"]
+    return out
