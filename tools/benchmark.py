@@ -57,12 +57,10 @@ def main(argv=None) -> int:
     from seglab.apis.benchmark import benchmark_segmentor
     from seglab.apis.cli import (build_test_loader, build_test_model, dump_json,
                                  prepare_test_config, resolve_device)
-    from seglab.config import Config
+    from seglab.config import load_config
     from seglab.utils.precision import effective_precision, set_test_precision
 
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)  # a 1.x config: its 0.x form
     prepare_test_config(cfg)
     if args.precision is not None:
         set_test_precision(cfg, args.precision)

@@ -12,7 +12,8 @@ import sys
 # Run from a source checkout without installing seglab.
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from seglab.config import Config, add_cfg_options_args  # noqa: E402
+from seglab.config import (Config, add_cfg_options_args, convert_1x_config,  # noqa: E402
+                           is_1x_config)
 from seglab.errors import ConfigError  # noqa: E402
 
 
@@ -32,6 +33,9 @@ def main(argv=None) -> int:
         if args.cfg_options:
             cfg.merge_from_dict(args.cfg_options)
         text = cfg.pretty_text
+        if is_1x_config(cfg):  # what seglab runs for it (seglab/config/v1x.py)
+            text += ("\n\nMMSegmentation 1.x config; seglab runs it as this 0.x config:\n"
+                     + convert_1x_config(cfg).pretty_text)
         if args.dump:
             cfg.dump(args.dump)
     except ConfigError as e:

@@ -6,6 +6,8 @@ Usage:
         --eval-options imgfile_prefix=DIR] [--aug-test] [--batch-size N] [--device cpu]
         [--work-dir DIR] [--precision fp32|bf16|fp16] [--fuse-conv-bn] [--channels-last]
         [--compile [BACKEND]] [--options k=v ...]
+        MMSeg 1.x configs and flags too: [--tta] [--out DIR] [--cfg-options k=v ...]; without
+        --eval a 1.x config is evaluated with its test_evaluator's metrics
     tools/dist_test.sh CONFIG CHECKPOINT GPUS [same arguments] [--gpu-collect] [--tmpdir DIR]
 
 Metrics stream: each prediction becomes per-class counts at once, so memory does not grow with
@@ -39,7 +41,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--aug-test", action="store_true", help="use flip and multi-scale "
                         "augmentation (ratios 0.5-1.75)")
     parser.add_argument("--out", help="pickle the predictions (uint8/uint16 label maps in "
-                        "dataset order) to this .pkl file")
+                        "dataset order) to this .pkl file; a name without extension is a folder "
+                        "for the predicted label PNGs, as MMSeg 1.x means it (metrics still "
+                        "run)")
+    parser.add_argument("--tta", action="store_true", help="MMSeg 1.x: test with the config's "
+                        "tta_pipeline (for 0.x configs use --aug-test)")
     parser.add_argument("--format-only", action="store_true", help="only write the results in "
                         "the dataset's submission format (needs --eval-options "
                         "imgfile_prefix=DIR)")
@@ -83,7 +89,11 @@ def check_args(args: argparse.Namespace) -> None:
     from seglab.apis.outputs import check_out_path
     from seglab.evaluation.metrics import check_metrics
 
-    if not (args.out or args.eval or args.format_only or args.show or args.show_dir):
+    args.out_dir = None
+    if args.out and not osp.splitext(args.out.rstrip("/"))[1]:
+        args.out_dir, args.out = args.out, None  # MMSeg 1.x: a folder of prediction PNGs
+    if not (args.out or args.out_dir or getattr(args, "config_1x", False) or args.eval or
+            args.format_only or args.show or args.show_dir):
         raise ConfigError('Please specify at least one operation (save/eval/format/show the '
                           'results) with the argument "--out", "--eval", "--format-only", '
                           '"--show" or "--show-dir".')
@@ -136,6 +146,10 @@ def init_launcher(args: argparse.Namespace, cfg) -> "torch.device":
 def main(argv=None) -> int:
     args = parse_args(argv)
     with same_on_every_rank():
+        from seglab.config import Config, is_1x_config
+
+        raw = Config.fromfile(args.config)
+        args.config_1x = is_1x_config(raw)  # 1.x: evaluates with test_evaluator by default
         check_args(args)
     code = test(args)
     if args.launcher != "none":
@@ -146,21 +160,38 @@ def main(argv=None) -> int:
     return code
 
 
+def apply_1x_args(cfg, args: argparse.Namespace) -> None:
+    """MMSeg 1.x's ``--tta`` and its default evaluation (the config's ``test_evaluator``)."""
+    if args.tta:
+        if cfg.get("tta_pipeline") is None:
+            raise ConfigError("--tta needs the config's tta_pipeline (a MMSegmentation 1.x "
+                              "config has one); for a 0.x config use --aug-test.")
+        cfg.data.test.pipeline = cfg.tta_pipeline
+    if not args.config_1x or args.eval or args.format_only:
+        return
+    test_eval = cfg.get("test_evaluation") or {}  # converted from test_evaluator
+    if test_eval.get("format_only"):
+        args.format_only = True
+        args.eval_options = dict(args.eval_options or {},
+                                 imgfile_prefix=test_eval.get("output_dir") or "format_results")
+    else:
+        args.eval = list(test_eval.get("metric") or ["mIoU"])
+
+
 def test(args: argparse.Namespace) -> int:
     """Everything after argument checking: config, process group, data, model, the test run."""
     from seglab.apis.cli import (build_test_loader, build_test_model, dump_json,
                                  prepare_test_config, resolve_device)
     from seglab.apis.evaluator import split_eval_kwargs
     from seglab.apis.test import run_test
-    from seglab.config import Config
+    from seglab.config import load_config
     from seglab.engine import get_root_logger
     from seglab.utils import get_dist_info
     from seglab.utils.precision import effective_precision, set_test_precision
 
     with same_on_every_rank():
-        cfg = Config.fromfile(args.config)
-        if args.cfg_options:
-            cfg.merge_from_dict(args.cfg_options)
+        cfg = load_config(args.config, args.cfg_options)  # a 1.x config: its 0.x form
+        apply_1x_args(cfg, args)
         prepare_test_config(cfg, aug_test=args.aug_test)
         if args.precision is not None:
             set_test_precision(cfg, args.precision)
@@ -172,6 +203,9 @@ def test(args: argparse.Namespace) -> int:
             metric_kwargs = {}
         else:
             metric_kwargs = split_eval_kwargs(eval_kwargs)
+        if args.out_dir is not None:  # 1.x --out DIR: prediction PNGs beside the metrics
+            format_args = dict(imgfile_prefix=args.out_dir)
+            os.makedirs(args.out_dir, exist_ok=True)
     # Before the model is built: SyncBN layers pick their implementation from the process group.
     if args.launcher != "none":
         device = init_launcher(args, cfg)
@@ -195,16 +229,16 @@ def test(args: argparse.Namespace) -> int:
 
     outputs = run_test(model, loader, metric=args.eval, device=device, logger=None,
                        show=args.show, show_dir=args.show_dir, opacity=args.opacity,
-                       out_file=args.out, format_only=args.format_only,
+                       out_file=args.out, format_only=format_args is not None,
                        format_args=format_args, eval_kwargs=metric_kwargs,
                        tmpdir=args.tmpdir, gpu_collect=args.gpu_collect)
     if args.out:
         logger.info(f"Wrote the predictions of {outputs.num_images} images to {args.out}")
     if args.show_dir:
         logger.info(f"Wrote the painted results to {args.show_dir}")
-    if args.format_only:
+    if format_args is not None:
         logger.info(f"Wrote {len(outputs.files)} result files to "
-                    f"{eval_kwargs['imgfile_prefix']}")
+                    f"{format_args['imgfile_prefix']}")
     if args.eval and args.work_dir is not None and rank == 0:
         timestamp = time.strftime("%Y%m%d_%H%M%S", time.localtime())
         json_file = osp.join(args.work_dir, f"eval_{timestamp}.json")

@@ -1,11 +1,16 @@
-"""Train a segmentor from an MMSegmentation 0.x config, as MMSegmentation's ``tools/train.py`` does.
+"""Train a segmentor from an MMSegmentation 0.x or 1.x config, as MMSegmentation's tools/train.py.
 
 Usage:
     python tools/train.py CONFIG [--work-dir DIR] [--resume-from CKPT | --load-from CKPT]
-        [--auto-resume] [--no-validate] [--options k=v ...] [--seed N] [--diff_seed]
+        [--auto-resume | --resume [CKPT]] [--no-validate] [--options k=v ...] [--seed N]
+        [--diff_seed]
         [--deterministic] [--device cpu|cuda] [--amp] [--eval-precision fp32|bf16|fp16]
         [--no-label-check]
         [--launcher none|pytorch|slurm]
+
+A 1.x config (``train_dataloader``, ``optim_wrapper``, ...) is converted once to the 0.x form
+(:func:`seglab.config.load_config`); ``--cfg-options`` then use the 1.x keys, and 1.x's
+``--resume`` (the latest checkpoint of the work dir; ``--resume CKPT``: that file) works too.
 
 The work dir (default ``work_dirs/<config name>``) receives the resolved config, ``<timestamp>.log``,
 ``<timestamp>.log.json``, ``iter_N.pth``, ``latest.pth`` and ``best_<metric>_iter_N.pth``.
@@ -25,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 # Run from a source checkout without installing seglab.
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from seglab.config import Config, add_cfg_options_args  # noqa: E402
+from seglab.config import Config, add_cfg_options_args, load_config  # noqa: E402
 from seglab.errors import SeglabError  # noqa: E402
 
 if TYPE_CHECKING:  # imported lazily at run time, so that --help stays fast
@@ -60,6 +65,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help="set by torch.distributed.launch (torchrun uses LOCAL_RANK)")
     parser.add_argument("--auto-resume", action="store_true",
                         help="resume from the latest checkpoint in the work dir automatically")
+    parser.add_argument("--resume", nargs="?", const=True, default=None, metavar="CKPT",
+                        help="MMSeg 1.x's flag: alone, as --auto-resume; with a checkpoint, as "
+                        "--resume-from CKPT (put it after CONFIG)")
     parser.add_argument("--device", choices=["cpu", "cuda"], default=None,
                         help="device to train on (default: cuda when available, else cpu)")
     parser.add_argument("--amp", action="store_true",
@@ -79,9 +87,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 
 def apply_args(cfg: Config, args: argparse.Namespace) -> None:
-    """Command-line flags override the config, with MMSeg's priorities."""
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    """Command-line flags override the config (``--cfg-options`` were merged by
+    :func:`load_config`), with MMSeg's priorities."""
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get("work_dir") is None:
@@ -90,6 +97,11 @@ def apply_args(cfg: Config, args: argparse.Namespace) -> None:
         cfg.load_from = args.load_from
     if args.resume_from is not None:
         cfg.resume_from = args.resume_from
+    if isinstance(args.resume, str):
+        cfg.resume_from = args.resume
+    # A 1.x config's randomness.deterministic / diff_rank_seed (see seglab/config/v1x_schedule.py).
+    args.deterministic = bool(args.deterministic or cfg.get("deterministic", False))
+    args.diff_seed = bool(args.diff_seed or cfg.get("diff_seed", False))
     if args.gpus is not None:
         warnings.warn("--gpus is deprecated: non-distributed training uses one GPU; use --gpu-id.")
         cfg.gpu_ids = list(range(1))
@@ -99,7 +111,8 @@ def apply_args(cfg: Config, args: argparse.Namespace) -> None:
         cfg.gpu_ids = args.gpu_ids[:1]
     else:
         cfg.gpu_ids = [args.gpu_id]
-    cfg.auto_resume = bool(args.auto_resume or cfg.get("auto_resume", False))
+    cfg.auto_resume = bool(args.auto_resume or args.resume is True or
+                           cfg.get("auto_resume", False))
     if args.amp:
         cfg.amp = "auto"  # decided on the training device (seglab.utils.precision.train_amp)
     if args.eval_precision is not None:
@@ -151,7 +164,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     try:
         with same_on_every_rank():  # config mistakes: every rank of a launch has the same one
-            cfg = Config.fromfile(args.config)
+            cfg = load_config(args.config, args.cfg_options)  # a 1.x config: its 0.x form
             apply_args(cfg, args)
         return train(cfg, args)
     except SeglabError as err:

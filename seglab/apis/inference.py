@@ -25,16 +25,14 @@ logger = logging.getLogger("seglab")
 
 
 def _load_config(config: Any, cfg_options: Optional[Mapping[str, Any]] = None):
-    from ..config import Config
+    from ..config import Config, load_config
 
     if isinstance(config, (str, os.PathLike)):
         config = Config.fromfile(os.fspath(config))
     elif not isinstance(config, Config):
         raise TypeError(f"config must be a filename or a Config object, got "
                         f"{type(config).__name__}")
-    if cfg_options:
-        config.merge_from_dict(dict(cfg_options))
-    return config
+    return load_config(config, cfg_options)  # a MMSegmentation 1.x config: its 0.x form
 
 
 def _dataset_classes(cfg) -> Tuple[Optional[Sequence[str]], Any]:
@@ -123,6 +121,7 @@ def build_and_load(cfg, checkpoint: Optional[str], strict: bool) -> Tuple[nn.Mod
     ``model.cfg``.
     """
     from ..checkpoint import load_checkpoint
+    from ..config.v1x import checkpoint_meta
     from ..models import build_segmentor
 
     if "model" not in cfg:
@@ -133,7 +132,7 @@ def build_and_load(cfg, checkpoint: Optional[str], strict: bool) -> Tuple[nn.Mod
     meta: dict = {}
     if checkpoint is not None:
         ckpt = load_checkpoint(model, checkpoint, map_location="cpu", strict=strict)
-        meta = dict(ckpt.get("meta") or {})
+        meta = checkpoint_meta(ckpt.get("meta"))  # 0.x CLASSES/PALETTE or 1.x dataset_meta
     model.cfg = cfg
     return model, meta
 

@@ -143,3 +143,19 @@ def load_config(filename: Any, cfg_options: Optional[Mapping[str, Any]] = None) 
     if cfg_options:
         cfg.merge_from_dict(dict(cfg_options))
     return convert_1x_config(cfg) if is_1x_config(cfg) else cfg
+
+
+def checkpoint_meta(meta: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
+    """A checkpoint's ``meta`` with 0.x's ``CLASSES`` / ``PALETTE``, also for 1.x checkpoints.
+
+    MMSegmentation 1.x saves them as ``meta['dataset_meta'] = dict(classes=..., palette=...)``;
+    a 0.x (or seglab) meta is returned as it is.
+    """
+    meta = dict(meta or {})
+    dataset_meta = meta.get("dataset_meta")
+    if meta.get("CLASSES") is None and isinstance(dataset_meta, Mapping):
+        if dataset_meta.get("classes") is not None:
+            meta["CLASSES"] = list(dataset_meta["classes"])
+        if dataset_meta.get("palette") is not None:
+            meta["PALETTE"] = [list(c) for c in dataset_meta["palette"]]
+    return meta
