@@ -68,3 +68,12 @@ __all__ += ["NLHead", "DNLHead", "DisentangledNonLocal2d", "ANNHead", "AFNB", "A
 from .knet_head import IterativeDecodeHead, KernelUpdateHead, KernelUpdator  # noqa: E402
 
 __all__ += ["IterativeDecodeHead", "KernelUpdateHead", "KernelUpdator"]
+
+from .ham_head import NMF2D, Hamburger, LightHamHead  # noqa: E402
+
+__all__ += ["LightHamHead", "Hamburger", "NMF2D"]
+
+from .ddr_head import DDRHead  # noqa: E402
+from .pid_head import PIDHead  # noqa: E402
+
+__all__ += ["DDRHead", "PIDHead"]
