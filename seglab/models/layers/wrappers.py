@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import warnings
-from typing import Optional, Sequence, Tuple, Union
+from contextlib import contextmanager
+from typing import Iterator, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -26,6 +27,23 @@ def _align_corners_advice(in_hw: Tuple[int, int], out_hw: Tuple[int, int]) -> Op
     return None
 
 
+# While set (seglab.apis.onnx_export's dynamic export), a traced resize keeps its output size
+# symbolic: int() would freeze it at the traced input's size, for every other input size too.
+_symbolic_sizes = False
+
+
+@contextmanager
+def symbolic_sizes_when_tracing() -> Iterator[None]:
+    """Within this block, :func:`resize` under ``torch.jit`` tracing records its size as
+    computed from the input's shape (a dynamic-shape ONNX graph) instead of a constant."""
+    global _symbolic_sizes
+    previous, _symbolic_sizes = _symbolic_sizes, True
+    try:
+        yield
+    finally:
+        _symbolic_sizes = previous
+
+
 def resize(input: torch.Tensor, size: Optional[Size] = None,  # noqa: A002 - MMSeg's name
            scale_factor: Optional[Union[float, Sequence[float]]] = None, mode: str = "nearest",
            align_corners: Optional[bool] = None, warning: bool = True) -> torch.Tensor:
@@ -43,7 +61,7 @@ def resize(input: torch.Tensor, size: Optional[Size] = None,  # noqa: A002 - MMS
     Returns:
         (N, C, H', W') tensor.
     """
-    if size is not None:
+    if size is not None and not (_symbolic_sizes and torch.jit.is_tracing()):
         size = tuple(int(s) for s in size)
         if warning and align_corners:
             message = _align_corners_advice(tuple(int(s) for s in input.shape[2:]), size)
