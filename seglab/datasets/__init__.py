@@ -20,6 +20,8 @@ from .coco_stuff import COCOStuffDataset
 from .collate import collate, prepare_batch
 from .custom import CustomDataset
 from .dataset_wrappers import ConcatDataset, RepeatDataset
+from .datasets_1x import (BaseSegDataset, BDD100KDataset, LIPDataset, MapillaryDataset_v1,
+                          MapillaryDataset_v2, REFUGEDataset, SynapseDataset)
 from .face import FaceOccludedDataset
 from .night_scenes import DarkZurichDataset, NightDrivingDataset
 from .pascal_context import PascalContextDataset, PascalContextDataset59
@@ -39,3 +41,6 @@ __all__ += ["DRIVEDataset", "STAREDataset", "ChaseDB1Dataset", "HRFDataset"]
 __all__ += ["PascalContextDataset", "PascalContextDataset59", "COCOStuffDataset", "LoveDADataset",
             "PotsdamDataset", "ISPRSDataset", "iSAIDDataset", "FaceOccludedDataset",
             "DarkZurichDataset", "NightDrivingDataset"]
+# MMSegmentation 1.x dataset classes
+__all__ += ["BaseSegDataset", "MapillaryDataset_v1", "MapillaryDataset_v2", "BDD100KDataset",
+            "REFUGEDataset", "SynapseDataset", "LIPDataset"]

@@ -19,6 +19,11 @@ from .photometric import PhotoMetricDistortion
 from .resize import Resize, ResizeToMultiple, SegRescale
 from .rotate import RandomRotate
 from .test_time_aug import MultiScaleFlipAug
+# MMSegmentation 1.x transforms (1.x configs run their pipelines as written)
+from .augment_1x import GenerateEdge, RandomRotFlip
+from .formatting_1x import PackSegInputs
+from .resize_1x import RandomChoiceResize, RandomResize, ResizeShortestEdge
+from .tta_1x import TestTimeAug
 
 __all__ = [
     "BaseTransform", "Compose", "apply_deferred_normalize", "normalize_tensor", "to_tensor",
@@ -28,3 +33,5 @@ __all__ = [
     "MultiScaleFlipAug", "SegRescale", "RandomCutOut", "Rerange", "CLAHE", "RGB2Gray",
     "AdjustGamma",
 ]
+__all__ += ["RandomResize", "RandomChoiceResize", "ResizeShortestEdge", "PackSegInputs",
+            "TestTimeAug", "GenerateEdge", "RandomRotFlip"]

@@ -1,7 +1,7 @@
 """``RandomCrop``: crop image and label maps at a random position, avoiding one-class crops."""
 from __future__ import annotations
 
-from typing import Dict, Sequence, Tuple
+from typing import Dict, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -23,15 +23,17 @@ class RandomCrop(BaseTransform):
     ``pad_shape``, as MMSegmentation). Offsets are drawn with ``np.random``.
 
     Args:
-        crop_size: ``(h, w)``.
+        crop_size: ``(h, w)``, or (1.x) an int for a square crop.
         cat_max_ratio: the largest share one class may take in the crop.
         ignore_index: label value left out of the class count.
     """
 
     supports_deferred_norm = True  # a crop only selects pixels
 
-    def __init__(self, crop_size: Sequence[int], cat_max_ratio: float = 1.0,
+    def __init__(self, crop_size: Union[int, Sequence[int]], cat_max_ratio: float = 1.0,
                  ignore_index: int = 255):
+        if isinstance(crop_size, int) and not isinstance(crop_size, bool):
+            crop_size = (crop_size, crop_size)  # MMSeg 1.x: an int is a square crop
         if not (isinstance(crop_size, (tuple, list)) and len(crop_size) == 2
                 and crop_size[0] > 0 and crop_size[1] > 0):
             raise ConfigError(f"RandomCrop(crop_size={crop_size!r}): expected a positive (h, w) "

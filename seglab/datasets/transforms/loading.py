@@ -40,6 +40,15 @@ def _check_file_client_args(owner: str, file_client_args: Optional[Mapping]) -> 
                           f"and remove file_client_args.")
 
 
+def _check_backend_args(owner: str, backend_args: Optional[Mapping]) -> None:
+    """MMSeg 1.x's ``backend_args`` (mmengine file backends): only the local disk."""
+    backend = (backend_args or {}).get("backend", "local")
+    if backend not in ("local", "disk"):
+        raise ConfigError(f"{owner}(backend_args={dict(backend_args)!r}): only local files are "
+                          f"supported; copy the data to a local or mounted directory and remove "
+                          f"backend_args.")
+
+
 def _check_backend(owner: str, backend: str) -> None:
     if backend not in _BACKENDS:
         raise ConfigError(f"{owner}(imdecode_backend='{backend}') is not available; use one of "
@@ -114,11 +123,18 @@ class LoadImageFromFile(BaseTransform):
             or ``'grayscale_ignore_orientation'``.
         file_client_args: only ``dict(backend='disk')`` is supported.
         imdecode_backend: ``'cv2'`` or ``'pillow'``.
+        ignore_empty: (1.x) drop the sample (return None) when the file is missing or unreadable.
+        backend_args: (1.x) only ``None`` / ``dict(backend='local')`` is supported.
+
+    Also sets 1.x's ``img_path`` (the same path as ``filename``).
     """
 
     def __init__(self, to_float32: bool = False, color_type: str = "color",
-                 file_client_args: Optional[dict] = None, imdecode_backend: str = "cv2"):
+                 file_client_args: Optional[dict] = None, imdecode_backend: str = "cv2",
+                 ignore_empty: bool = False, backend_args: Optional[dict] = None):
         _check_file_client_args(type(self).__name__, file_client_args)
+        _check_backend_args(type(self).__name__, backend_args)
+        self.ignore_empty = ignore_empty
         _check_backend(type(self).__name__, imdecode_backend)
         if color_type not in _CV2_FLAGS:
             raise ConfigError(f"LoadImageFromFile(color_type='{color_type}') is not one of "
@@ -131,11 +147,16 @@ class LoadImageFromFile(BaseTransform):
         rel = results["img_info"]["filename"]
         prefix = results.get("img_prefix")
         filename = osp.join(prefix, rel) if prefix is not None else rel
-        img = imfrombytes(read_bytes(filename, "image file"), self.color_type,
-                          self.imdecode_backend, filename, "image file")
+        try:
+            img = imfrombytes(read_bytes(filename, "image file"), self.color_type,
+                              self.imdecode_backend, filename, "image file")
+        except DatasetError:
+            if self.ignore_empty:
+                return None
+            raise
         if self.to_float32:
             img = img.astype(np.float32)
-        results["filename"] = filename
+        results["filename"] = results["img_path"] = filename
         results["ori_filename"] = rel
         results["img"] = img
         results["img_shape"] = img.shape
@@ -175,15 +196,23 @@ class LoadAnnotations(BaseTransform):
     ``reduce_zero_label`` maps 0 -> 255 and x -> x - 1 (so 255 stays 255). A new id below 0 (0.x
     datasets used -1 for dropped classes) means ignore, 255.
 
+    ``reduce_zero_label=None`` (the default) takes the sample's ``results['reduce_zero_label']``,
+    which MMSeg 1.x datasets set from their own ``reduce_zero_label``; without it (0.x datasets)
+    it is False, MMSeg 0.x's default. Given here and by the dataset, the two must agree (as 1.x
+    asserts). Also sets 1.x's ``seg_map_path`` and ``reduce_zero_label``.
+
     Args:
         reduce_zero_label: shift labels down by one, making 0 (often "other") ignored.
         file_client_args: only ``dict(backend='disk')`` is supported.
         imdecode_backend: ``'pillow'`` (default; palette PNGs give raw indices) or ``'cv2'``.
+        backend_args: (1.x) only ``None`` / ``dict(backend='local')`` is supported.
     """
 
-    def __init__(self, reduce_zero_label: bool = False, file_client_args: Optional[dict] = None,
-                 imdecode_backend: str = "pillow"):
+    def __init__(self, reduce_zero_label: Optional[bool] = None,
+                 file_client_args: Optional[dict] = None, imdecode_backend: str = "pillow",
+                 backend_args: Optional[dict] = None):
         _check_file_client_args(type(self).__name__, file_client_args)
+        _check_backend_args(type(self).__name__, backend_args)
         _check_backend(type(self).__name__, imdecode_backend)
         self.reduce_zero_label = reduce_zero_label
         self.imdecode_backend = imdecode_backend
@@ -200,8 +229,18 @@ class LoadAnnotations(BaseTransform):
             original = seg.copy()
             for old_id, new_id in label_map.items():
                 seg[original == old_id] = 255 if new_id < 0 else new_id
-        if self.reduce_zero_label:
+        reduce = self.reduce_zero_label
+        from_dataset = results.get("reduce_zero_label")
+        if reduce is None:
+            reduce = bool(from_dataset)
+        elif from_dataset is not None and bool(from_dataset) != bool(reduce):
+            raise ConfigError(f"LoadAnnotations(reduce_zero_label={reduce}) but the dataset has "
+                              f"reduce_zero_label={from_dataset}: set it in one place (MMSeg 1.x: "
+                              f"on the dataset) or make both agree.")
+        if reduce:
             seg = reduce_zero_label(seg)
+        results["seg_map_path"] = filename
+        results["reduce_zero_label"] = bool(reduce)
         results["gt_semantic_seg"] = seg
         results.setdefault("seg_fields", []).append("gt_semantic_seg")
         return results

@@ -9,7 +9,7 @@ import numpy as np
 from ...errors import ConfigError
 from ...registry import TRANSFORMS
 from .base import BaseTransform
-from .image_ops import imrescale, imresize, imresize_to_multiple
+from .image_ops import INTERPOLATIONS, imrescale, imresize, imresize_to_multiple, scale_size
 
 Scale = Tuple[int, int]
 
@@ -17,6 +17,14 @@ Scale = Tuple[int, int]
 def _is_pair(value) -> bool:
     return (isinstance(value, (tuple, list)) and len(value) == 2
             and all(isinstance(v, numbers.Number) for v in value))
+
+
+def _pair_or_none(value, name: str) -> Optional[Tuple]:
+    if value is None:
+        return None
+    if not _is_pair(value):
+        raise ConfigError(f"Resize({name}={value!r}): expected a number or a (w, h) pair.")
+    return tuple(value)
 
 
 def _scales(img_scale) -> Optional[List[Scale]]:
@@ -46,17 +54,47 @@ class Resize(BaseTransform):
     ``pad_shape``, ``scale_factor`` (float32 ``[w_scale, h_scale, w_scale, h_scale]``),
     ``keep_ratio``, ``scale`` and ``scale_idx``.
 
+    MMSegmentation 1.x's spelling (mmcv 2.x ``Resize``) is accepted too: ``scale=(w, h)`` (an int
+    ``s`` means ``(s, s)``) or ``scale_factor=f`` / ``(fw, fh)`` (the scale is then the image's
+    ``(w, h)`` times the factor, rounded half up); the resize uses that scale even when the sample
+    has one (``results['scale']`` is overwritten), and ``keep_ratio`` defaults to False, as in 1.x.
+    ``RandomResize`` / ``RandomChoiceResize`` / ``ResizeShortestEdge`` set ``scale`` per sample.
+
     Args:
         img_scale: ``(w, h)`` / ``(long, short)`` tuple, a list of them, or None.
         multiscale_mode: ``'range'`` or ``'value'``.
         ratio_range: ``(min_ratio, max_ratio)``.
-        keep_ratio: keep the aspect ratio.
+        keep_ratio: keep the aspect ratio (default True, False with 1.x's ``scale`` /
+            ``scale_factor``).
         min_size: lower bound for the short edge when ``keep_ratio`` (SETR/BEiT configs).
+        scale: 1.x: the ``(w, h)`` scale (``(long, short)`` bounds with ``keep_ratio``).
+        scale_factor: 1.x: a factor or ``(w_factor, h_factor)`` of the image size.
+        interpolation: image interpolation (label maps are always nearest).
+        backend: ``'cv2'`` only (mmcv's ``'pillow'`` resize gives other numbers).
+        clip_object_border: 1.x's box clipping flag; seglab has no boxes, it has no effect.
     """
 
     def __init__(self, img_scale=None, multiscale_mode: str = "range",
-                 ratio_range: Optional[Sequence[float]] = None, keep_ratio: bool = True,
-                 min_size: Optional[int] = None):
+                 ratio_range: Optional[Sequence[float]] = None, keep_ratio: Optional[bool] = None,
+                 min_size: Optional[int] = None, scale=None, scale_factor=None,
+                 interpolation: str = "bilinear", backend: str = "cv2",
+                 clip_object_border: bool = True):
+        self.v1x = scale is not None or scale_factor is not None
+        if self.v1x and (img_scale is not None or ratio_range is not None):
+            raise ConfigError("Resize: give MMSeg 1.x's scale / scale_factor or 0.x's img_scale / "
+                              "ratio_range, not both (1.x draws scales in RandomResize).")
+        if backend != "cv2":
+            raise ConfigError(f"Resize(backend='{backend}'): only 'cv2' is available in seglab.")
+        if interpolation not in INTERPOLATIONS:
+            raise ConfigError(f"Resize(interpolation='{interpolation}') is not one of "
+                              f"{', '.join(INTERPOLATIONS)}.")
+        self.interpolation = interpolation
+        self.scale = (scale, scale) if isinstance(scale, int) else _pair_or_none(scale, "scale")
+        if isinstance(scale_factor, numbers.Number):
+            scale_factor = (float(scale_factor), float(scale_factor))
+        self.scale_factor = _pair_or_none(scale_factor, "scale_factor")
+        if keep_ratio is None:
+            keep_ratio = not self.v1x
         self.img_scale = _scales(img_scale)
         if ratio_range is not None:
             if not (_is_pair(ratio_range) and ratio_range[0] <= ratio_range[1]):
@@ -131,12 +169,13 @@ class Resize(BaseTransform):
                     results["scale"] = (new_short * h / w, new_short)
                 else:
                     results["scale"] = (new_short, new_short * w / h)
-            out, _ = imrescale(img, results["scale"], interpolation="bilinear")
+            out, _ = imrescale(img, results["scale"], interpolation=self.interpolation)
             h, w = img.shape[:2]
             new_h, new_w = out.shape[:2]
             w_scale, h_scale = new_w / w, new_h / h
         else:
-            out, w_scale, h_scale = imresize(img, results["scale"], interpolation="bilinear")
+            out, w_scale, h_scale = imresize(img, results["scale"],
+                                             interpolation=self.interpolation)
         results["img"] = out
         results["img_shape"] = out.shape
         results["pad_shape"] = out.shape  # in case no Pad follows
@@ -151,7 +190,13 @@ class Resize(BaseTransform):
                 results[key] = imresize(results[key], results["scale"], interpolation="nearest")[0]
 
     def transform(self, results: Dict) -> Dict:
-        if "scale" not in results:
+        if self.v1x:  # 1.x: the transform's own scale, else the image size times scale_factor
+            if self.scale:
+                results["scale"] = self.scale
+            else:
+                h, w = results["img"].shape[:2]
+                results["scale"] = scale_size((w, h), self.scale_factor)
+        elif "scale" not in results:
             self._random_scale(results)
         self._resize_img(results)
         self._resize_seg(results)

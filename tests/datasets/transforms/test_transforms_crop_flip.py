@@ -76,7 +76,7 @@ def test_cat_max_ratio_uses_the_same_draws_as_mmseg():
 
 def test_crop_errors():
     with pytest.raises(ConfigError, match="crop_size"):
-        RandomCrop(crop_size=512)
+        RandomCrop(crop_size=(512,))  # an int is 1.x's square crop (test_transforms_1x.py)
     with pytest.raises(ConfigError, match="LoadAnnotations"):
         RandomCrop(crop_size=(2, 2), cat_max_ratio=0.5)(dict(img=np.zeros((4, 4, 3))))
 
@@ -111,7 +111,7 @@ def test_flip_arguments():
     with pytest.raises(ConfigError, match="prob=None"):
         RandomFlip()(_results(np.zeros((2, 2, 3)), np.zeros((2, 2))))
     with pytest.raises(ConfigError, match="direction"):
-        RandomFlip(prob=0.5, direction="diagonal")
+        RandomFlip(prob=0.5, direction="sideways")  # 'diagonal' is 1.x's (mmcv 2.x)
     with pytest.raises(ConfigError, match=r"\[0, 1\]"):
         RandomFlip(prob=1.5)
     with warnings.catch_warnings(record=True) as caught:
