@@ -106,24 +106,53 @@ def insert_before_pack(pipeline: List[Any], steps: List[Dict[str, Any]], where: 
 
 
 # --------------------------------------------------------------------------------- datasets
-def convert_dataset(ds: Mapping[str, Any], where: str, steps: List[Dict[str, Any]]
-                    ) -> Dict[str, Any]:
+def without_label_loading(pipeline: List[Any]) -> Tuple[List[Any], Optional[bool]]:
+    """An evaluation pipeline without its ``LoadAnnotations`` (also inside ``TestTimeAug``), and
+    the ``reduce_zero_label`` those steps asked for (None: none said).
+
+    1.x loads the labels in its test pipelines (after ``Resize``, so at the original size) for
+    the evaluator; seglab's evaluator reads the label files itself, at the original size, with
+    the dataset's ``reduce_zero_label``, and a test-mode sample has no labels to load.
+    """
+    reduce: List[Optional[bool]] = []
+
+    def keep(step: Any) -> bool:
+        if isinstance(step, Mapping) and step.get("type") == "LoadAnnotations":
+            reduce.append(step.get("reduce_zero_label"))
+            return False
+        return True
+
+    out = []
+    for step in pipeline:
+        if isinstance(step, Mapping) and step.get("type") == "TestTimeAug":
+            groups = [[t for t in group if keep(t)] for group in step.get("transforms") or []]
+            step = dict(step, transforms=[g for g in groups if g])
+        if keep(step):
+            out.append(step)
+    said = [r for r in reduce if r is not None]
+    return out, (any(said) if said else None)
+
+
+def convert_dataset(ds: Mapping[str, Any], where: str, steps: List[Dict[str, Any]],
+                    training: bool) -> Dict[str, Any]:
     """A 1.x dataset dict as 0.x's (``data_prefix`` -> ``img_dir``/``ann_dir``, ``ann_file`` ->
-    ``split``, ``metainfo`` -> ``classes``/``palette``), its pipeline preprocessed."""
+    ``split``, ``metainfo`` -> ``classes``/``palette``), its pipeline preprocessed (evaluation
+    pipelines: see :func:`without_label_loading`)."""
     if not isinstance(ds, Mapping):
         raise unsupported(where, ds, "give a dataset dict")
     ds = dict(ds)
     kind = ds.get("type")
     if kind == "ConcatDataset":
         check_keys(where, ds, ("type", "datasets", "lazy_init", "ignore_keys"))
-        parts = [convert_dataset(d, f"{where}.datasets[{i}]", steps)
+        parts = [convert_dataset(d, f"{where}.datasets[{i}]", steps, training)
                  for i, d in enumerate(ds["datasets"])]
         # 1.x evaluates a concatenation as one data set.
         return dict(type="ConcatDataset", datasets=parts, separate_eval=False)
     if kind == "RepeatDataset":
         check_keys(where, ds, ("type", "dataset", "times", "lazy_init"))
         return dict(type="RepeatDataset", times=ds["times"],
-                    dataset=convert_dataset(ds["dataset"], f"{where}.dataset", steps))
+                    dataset=convert_dataset(ds["dataset"], f"{where}.dataset", steps,
+                                            training))
     if kind in ("ClassBalancedDataset", "MultiImageMixDataset"):
         raise unsupported(f"{where}.type", kind)
     out: Dict[str, Any] = {}
@@ -144,7 +173,12 @@ def convert_dataset(ds: Mapping[str, Any], where: str, steps: List[Dict[str, Any
             check_keys(f"{where}.metainfo", meta, ("classes", "palette"))
             out.update(meta)
         elif key == "pipeline":
-            out["pipeline"] = insert_before_pack(value, steps, f"{where}.pipeline")
+            pipeline = insert_before_pack(value, steps, f"{where}.pipeline")
+            if not training:
+                pipeline, reduce = without_label_loading(pipeline)
+                if reduce and "reduce_zero_label" not in ds:
+                    out["reduce_zero_label"] = True
+            out["pipeline"] = pipeline
         elif key in ("indices", "filter_cfg"):
             if value is not None:
                 raise unsupported(f"{where}.{key}", value)
@@ -191,7 +225,7 @@ def _convert_loader(name: str, loader: Mapping[str, Any], steps: List[Dict[str, 
     if collate is not None and dict(collate).get("type") not in _COLLATES:
         raise unsupported(f"{name}.collate_fn", collate, "seglab collates with its own padding "
                           "collate (as pseudo_collate / default_collate)")
-    dataset = convert_dataset(loader["dataset"], f"{name}.dataset", steps)
+    dataset = convert_dataset(loader["dataset"], f"{name}.dataset", steps, training)
     return opts, dataset
 
 
@@ -216,8 +250,8 @@ def convert_data(src: Mapping[str, Any], pre: Mapping[str, Any]) -> Dict[str, An
         data["workers_per_gpu"] = first["workers_per_gpu"]
         out["data"] = data
     if src.get("tta_pipeline") is not None:
-        out["tta_pipeline"] = insert_before_pack(src["tta_pipeline"],
-                                                 preprocessing_steps(pre, False), "tta_pipeline")
+        out["tta_pipeline"] = without_label_loading(insert_before_pack(
+            src["tta_pipeline"], preprocessing_steps(pre, False), "tta_pipeline"))[0]
     if src.get("val_evaluator") is not None:
         evaluation = convert_evaluator("val_evaluator", src["val_evaluator"])
         if evaluation.pop("format_only", False):

@@ -113,8 +113,9 @@ def test_model_and_data_preprocessor():
     assert out["data"]["train"]["pipeline"] == TRAIN_PIPELINE[:-1] + [
         NORMALIZE, dict(type="Pad", size=(512, 512), pad_val=0, seg_pad_val=255),
         dict(type="PackSegInputs")]
-    assert out["data"]["val"]["pipeline"] == TEST_PIPELINE[:-1] + [NORMALIZE,
-                                                                   dict(type="PackSegInputs")]
+    # Evaluation pipelines lose LoadAnnotations: seglab's evaluator reads the label files.
+    assert out["data"]["val"]["pipeline"] == TEST_PIPELINE[:2] + [NORMALIZE,
+                                                                  dict(type="PackSegInputs")]
 
 
 def test_preprocessor_variants():
@@ -166,7 +167,7 @@ def test_dataset_wrappers_and_arguments():
     want_leaf = dict(type="CustomDataset", data_root="d", img_dir="img", ann_dir=None,
                      img_suffix=".png", seg_map_suffix="_seg.png", reduce_zero_label=True,
                      classes=("a", "b"), palette=[[0, 0, 0], [1, 1, 1]], ignore_index=7,
-                     pipeline=TEST_PIPELINE[:-1] + [NORMALIZE, dict(type="PackSegInputs")])
+                     pipeline=TEST_PIPELINE[:2] + [NORMALIZE, dict(type="PackSegInputs")])
     assert test == dict(type="ConcatDataset", separate_eval=False, datasets=[
         want_leaf, dict(type="RepeatDataset", times=3, dataset=want_leaf)])
     with pytest.raises(V1xConfigError, match=r"test_dataloader.dataset.datasets\[0\].indices = "
@@ -181,7 +182,20 @@ def test_tta_pipeline_normalised_inside_test_time_aug():
         [dict(type="RandomFlip", prob=0.0), dict(type="RandomFlip", prob=1.0)],
         [dict(type="LoadAnnotations")], [dict(type="PackSegInputs")]])]
     out = convert(tta_pipeline=tta)["tta_pipeline"]
-    assert out[1]["transforms"][3:] == [[NORMALIZE], [dict(type="PackSegInputs")]]
+    assert out[1]["transforms"][2:] == [[NORMALIZE], [dict(type="PackSegInputs")]]
+
+
+def test_evaluation_labels_keep_reduce_zero_label():
+    pipeline = [dict(type="LoadImageFromFile"), dict(type="LoadAnnotations",
+                                                     reduce_zero_label=True),
+                dict(type="PackSegInputs")]
+    loader = dict(batch_size=1, dataset=dict(type="ADE20KDataset", pipeline=pipeline))
+    data = convert(test_dataloader=loader, train_dataloader=dict(loader, batch_size=2))["data"]
+    assert data["test"]["reduce_zero_label"] is True
+    assert [t["type"] for t in data["test"]["pipeline"]] == ["LoadImageFromFile", "Normalize",
+                                                            "PackSegInputs"]
+    assert "reduce_zero_label" not in data["train"]  # the training pipeline loads the labels
+    assert data["train"]["pipeline"][1] == pipeline[1]
 
 
 def test_evaluators():
