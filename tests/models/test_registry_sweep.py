@@ -15,7 +15,8 @@ from seglab.models.decode_heads import BaseCascadeDecodeHead
 from seglab.models.segmentors.build_checks import check_head
 from seglab.registry import MODELS, accepted_keys
 from tiny_configs import (BACKBONE_SIDES, HEAD_CALLS, HEAD_COMMON, HEAD_FEATS, HEAD_INPUTS,
-                          IMAGE_SIZE, NECK_INPUT, NECK_INPUTS, NUM_CLASSES, TINY, kind_of)
+                          IMAGE_SIZE, LOSS_CALLS, NECK_INPUT, NECK_INPUTS, NUM_CLASSES, TINY,
+                          kind_of)
 
 NAMES = sorted(MODELS)
 BY_KIND = {kind: [n for n in NAMES if kind_of(MODELS.get(n)) == kind]
@@ -122,7 +123,9 @@ def test_head_forward_backward(name):
     prev_side = IMAGE_SIZE // calls.get("prev_stride", logit_stride)
     prev = [torch.randn(2, NUM_CLASSES, prev_side, prev_side)] if isinstance(
         head, BaseCascadeDecodeHead) else []
-    losses = head.forward_train(feats, *prev, [{}] * 2, label, calls.get("train_cfg"))
+    # Further label maps a head trains on (PIDHead's gt_edge_map): random 0/1 maps.
+    extra_gt = {key: torch.randint(0, 2, label.shape) for key in head.extra_gt_keys}
+    losses = head.forward_train(feats, *prev, [{}] * 2, label, calls.get("train_cfg"), **extra_gt)
     acc_keys = calls.get("acc_keys", [calls.get("acc_key", "acc_seg")])  # one per output
     assert set(losses) == set(head.loss_names) | set(acc_keys)
     sum(losses[n] for n in head.loss_names).backward()
@@ -150,8 +153,9 @@ def test_segmentor_train_and_test(name):
 @pytest.mark.parametrize("name", BY_KIND["loss"])
 def test_loss_forward_backward(name):
     loss = build_loss(_tiny(name))
-    logits = torch.randn(2, NUM_CLASSES, 8, 8, requires_grad=True)
-    value = loss(logits, torch.randint(0, NUM_CLASSES, (2, 8, 8)))
+    calls = LOSS_CALLS.get(name, {})
+    logits = torch.randn(2, calls.get("channels", NUM_CLASSES), 8, 8, requires_grad=True)
+    value = loss(logits, torch.randint(0, calls.get("num_labels", NUM_CLASSES), (2, 8, 8)))
     assert value.dim() == 0 and torch.isfinite(value) and value.item() > 0
     value.backward()
     assert logits.grad is not None and logits.grad.abs().sum() > 0

@@ -291,3 +291,21 @@ TINY["IterativeDecodeHead"] = dict(
                               pool_scales=(1, 2), channels=8, num_classes=NUM_CLASSES, norm_cfg=BN))
 HEAD_CALLS["IterativeDecodeHead"] = dict(common=False,
                                          acc_keys=[f"acc_seg.s{i}" for i in range(3)])
+
+# PIDNet / DDRNet (issue 15, 1.x-only types): base width 2 (the heads read 4 / 8 / 4 channels
+# at stride 8); two I-branch blocks. The heads train on their backbone's real outputs; PIDHead
+# also gets a random gt_edge_map (its extra_gt_keys). BoundaryLoss takes one boundary logit per
+# pixel and 0/1 labels (LOSS_CALLS); OhemCrossEntropy keeps at least 50 of the 128 pixels.
+TINY_PIDNET = dict(type="PIDNet", channels=2, ppm_channels=4, num_branch_blocks=2, norm_cfg=BN)
+TINY_DDRNET = dict(type="DDRNet", channels=2, ppm_channels=4, norm_cfg=BN)
+TINY["PIDNet"] = {k: v for k, v in TINY_PIDNET.items() if k != "type"}
+TINY["DDRNet"] = {k: v for k, v in TINY_DDRNET.items() if k != "type"}
+HEAD_INPUTS["PIDHead"] = dict(backbone=TINY_PIDNET, logit_stride=8)
+HEAD_INPUTS["DDRHead"] = dict(backbone=TINY_DDRNET, logit_stride=8)
+TINY["PIDHead"] = dict(in_channels=8)
+TINY["DDRHead"] = dict(in_channels=8)
+TINY["BoundaryLoss"] = dict(loss_weight=20.0)
+TINY["OhemCrossEntropy"] = dict(thres=0.7, min_kept=50)
+# What a loss is called with instead of (2, NUM_CLASSES, 8, 8) logits and labels in
+# [0, NUM_CLASSES): the logit channels and the number of label values.
+LOSS_CALLS: Dict[str, dict] = {"BoundaryLoss": dict(channels=1, num_labels=2)}

@@ -84,3 +84,8 @@ __all__ += ["ResNeSt", "SplitAttentionConv2d", "ResNeXt"]
 from .mscan import MSCABlock, MSCAAttention, MSCAN, MSCASpatialAttention  # noqa: E402
 
 __all__ += ["MSCAN", "MSCABlock", "MSCAAttention", "MSCASpatialAttention"]
+
+from .ddrnet import DDRNet  # noqa: E402
+from .pidnet import PIDNet  # noqa: E402
+
+__all__ += ["DDRNet", "PIDNet"]

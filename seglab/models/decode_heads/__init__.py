@@ -72,3 +72,8 @@ __all__ += ["IterativeDecodeHead", "KernelUpdateHead", "KernelUpdator"]
 from .ham_head import NMF2D, Hamburger, LightHamHead  # noqa: E402
 
 __all__ += ["LightHamHead", "Hamburger", "NMF2D"]
+
+from .ddr_head import DDRHead  # noqa: E402
+from .pid_head import PIDHead  # noqa: E402
+
+__all__ += ["DDRHead", "PIDHead"]

@@ -78,6 +78,10 @@ class BaseDecodeHead(nn.Module):
         init_cfg: init of :meth:`init_weights`; default N(0, 0.01) for ``conv_seg``.
     """
 
+    # Label maps besides gt_semantic_seg that forward_train takes as keywords (PIDHead:
+    # 'gt_edge_map'); the segmentor passes those of the training batch to the heads naming them.
+    extra_gt_keys: Tuple[str, ...] = ()
+
     def __init_subclass__(cls, fixed_keys: Sequence[str] = (), **kwargs) -> None:
         super().__init_subclass__(**kwargs)
         publish_signature(cls, exclude=fixed_keys)

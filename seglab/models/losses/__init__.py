@@ -19,3 +19,8 @@ __all__ = [
     "dice_loss", "FocalLoss", "py_sigmoid_focal_loss", "LovaszLoss", "lovasz_hinge",
     "lovasz_softmax", "OHEMPixelSampler", "get_class_weight", "reduce_loss", "weight_reduce_loss",
 ]
+
+from .boundary_loss import BoundaryLoss  # noqa: E402
+from .ohem_cross_entropy_loss import OhemCrossEntropy  # noqa: E402
+
+__all__ += ["BoundaryLoss", "OhemCrossEntropy"]

@@ -151,26 +151,44 @@ class EncoderDecoder(BaseSegmentor):
         return self.encode_decode(img, None)
 
     # -- training -------------------------------------------------------------------------------
-    def forward_train(self, img: torch.Tensor, img_metas: Metas,
-                      gt_semantic_seg: torch.Tensor) -> Dict[str, torch.Tensor]:
+    def forward_train(self, img: torch.Tensor, img_metas: Metas, gt_semantic_seg: torch.Tensor,
+                      **extra_gt: torch.Tensor) -> Dict[str, torch.Tensor]:
         """Named losses and accuracies: ``decode.loss_ce``, ``decode.acc_seg``, ``aux.loss_ce``...
 
         Args:
             img: (N, 3, H, W) normalised images.
             img_metas: one meta dict per image.
             gt_semantic_seg: (N, 1, H, W) int64 labels.
+            **extra_gt: further ``gt_*`` label maps of the batch (e.g. ``gt_edge_map``); each
+                head receives those it names in its ``extra_gt_keys``, others are not used.
         """
+        unknown = [k for k in extra_gt if not k.startswith("gt_")]
+        if unknown:
+            raise TypeError(f"forward_train got unexpected argument(s) {unknown}; besides img, "
+                            f"img_metas and gt_semantic_seg it takes only gt_* label maps.")
         x = self.extract_feat(img)
-        losses = self._decode_head_forward_train(x, img_metas, gt_semantic_seg)
+        losses = self._decode_head_forward_train(x, img_metas, gt_semantic_seg,
+                                                 **self._extra_gt(self._decode_heads(), extra_gt))
         for prefix, head in self._aux_heads().items():
-            aux = head.forward_train(x, img_metas, gt_semantic_seg, self.train_cfg)
+            aux = head.forward_train(x, img_metas, gt_semantic_seg, self.train_cfg,
+                                     **self._extra_gt([head], extra_gt))
             losses.update({f"{prefix}.{k}": v for k, v in aux.items()})
         return losses
 
-    def _decode_head_forward_train(self, x, img_metas: Metas,
-                                   gt_semantic_seg: torch.Tensor) -> Dict[str, torch.Tensor]:
+    def _decode_heads(self) -> List[nn.Module]:
+        return [head for _, _, head in self._decode_stages()]
+
+    @staticmethod
+    def _extra_gt(heads: Sequence[nn.Module], extra_gt: Mapping[str, torch.Tensor]) -> dict:
+        """The entries of ``extra_gt`` that ``heads`` declare in ``extra_gt_keys``."""
+        keys = {k for head in heads for k in getattr(head, "extra_gt_keys", ())}
+        return {k: v for k, v in extra_gt.items() if k in keys}
+
+    def _decode_head_forward_train(self, x, img_metas: Metas, gt_semantic_seg: torch.Tensor,
+                                   **extra_gt: torch.Tensor) -> Dict[str, torch.Tensor]:
         """The decode head's losses and accuracies, prefixed ``decode.``."""
-        decode = self.decode_head.forward_train(x, img_metas, gt_semantic_seg, self.train_cfg)
+        decode = self.decode_head.forward_train(x, img_metas, gt_semantic_seg, self.train_cfg,
+                                                **extra_gt)
         return {f"decode.{k}": v for k, v in decode.items()}
 
     # -- inference ------------------------------------------------------------------------------
