@@ -103,4 +103,5 @@ class RandomRotFlip(BaseTransform):
             k = np.random.randint(0, 4)  # no draw between the two: the order is 1.x's
             axis = np.random.randint(0, 2)
             self._apply(results, lambda a: np.flip(np.rot90(a, k), axis=axis).copy())
+        results["img_shape"] = results["img"].shape  # 1.x leaves it stale after an odd k
         return results

@@ -22,7 +22,8 @@ class TestTimeAug(BaseTransform):
     collate and ``aug_test`` take. The 1.x configs' ``tta_pipeline``
     ``[[Resize(scale_factor=r, keep_ratio=True) for r in ratios], [RandomFlip(prob=0.),
     RandomFlip(prob=1.)], [LoadAnnotations()], [PackSegInputs()]]`` gives scale-major, unflipped
-    then flipped, as 0.x's ``MultiScaleFlipAug(img_ratios=..., flip=True)``.
+    then flipped, the order of 0.x's ``MultiScaleFlipAug(img_ratios=..., flip=True)``; sizes can
+    differ by a pixel (1.x rounds the image size times the factor half up, 0.x truncates).
 
     Args:
         transforms: the lists of transform dicts (or callables).
