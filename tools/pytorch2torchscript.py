@@ -62,7 +62,7 @@ def main(argv=None) -> int:
               f"--shape {crop[0]} {crop[1]} and run the sliding window around it.")
     traced = export.trace_segmentor(model, input_shape)
     if args.show:
-        print(traced.segmentor.forward_dummy.graph)
+        print(traced.segmentor.forward_dummy.inlined_graph)
     if args.verify:
         diff = export.verify(traced, model, input_shape)
         print(f"The outputs are same between PyTorch and TorchScript: max abs logit difference "

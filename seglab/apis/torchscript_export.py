@@ -168,14 +168,17 @@ def save(traced: torch.jit.ScriptModule, path: str, meta: Mapping[str, Any]) -> 
     """``torch.jit.save`` with ``meta.json``, atomically (temp file + rename)."""
     from ..utils.io import atomic_open
 
-    with atomic_open(path, "wb") as f:
+    with atomic_open(path, "wb") as f, warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
         torch.jit.save(traced, f, _extra_files={"meta.json": json.dumps(dict(meta))})
 
 
 def read_meta(path: str) -> dict:
     """The ``meta.json`` that :func:`save` stored in a .pt file."""
     extra = {"meta.json": ""}
-    torch.jit.load(path, map_location="cpu", _extra_files=extra)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.load(path, map_location="cpu", _extra_files=extra)
     return json.loads(extra["meta.json"])
 
 
