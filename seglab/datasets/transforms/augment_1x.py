@@ -12,6 +12,7 @@ from ...errors import ConfigError
 from ...registry import TRANSFORMS
 from .base import BaseTransform
 from .image_ops import imrotate
+from .rotate import degree_range
 
 
 @TRANSFORMS.register_module()
@@ -78,15 +79,9 @@ class RandomRotFlip(BaseTransform):
         if not (0 <= rotate_prob <= 1 and 0 <= flip_prob <= 1):
             raise ConfigError(f"RandomRotFlip(rotate_prob={rotate_prob}, flip_prob={flip_prob}): "
                               f"probabilities must be in [0, 1].")
-        if isinstance(degree, numbers.Number):
-            if degree <= 0:
-                raise ConfigError(f"RandomRotFlip(degree={degree}) must be positive.")
-            degree = (-degree, degree)
-        if not (isinstance(degree, (list, tuple)) and len(degree) == 2):
-            raise ConfigError(f"RandomRotFlip(degree={degree!r}): expected (min, max).")
         self.rotate_prob = rotate_prob
         self.flip_prob = flip_prob
-        self.degree = tuple(degree)
+        self.degree = degree_range("RandomRotFlip", degree)
 
     @staticmethod
     def _apply(results: Dict, fn) -> None:

@@ -12,6 +12,17 @@ from .base import BaseTransform
 from .image_ops import imrotate
 
 
+def degree_range(owner: str, degree) -> Tuple[float, float]:
+    """``(min, max)`` degrees from a pair, or from ``d > 0`` as ``(-d, d)``."""
+    if isinstance(degree, numbers.Number):
+        if degree <= 0:
+            raise ConfigError(f"{owner}(degree={degree!r}) must be positive.")
+        degree = (-degree, degree)
+    if not (isinstance(degree, (tuple, list)) and len(degree) == 2):
+        raise ConfigError(f"{owner}(degree={degree!r}): expected (min, max) or a number.")
+    return tuple(degree)
+
+
 @TRANSFORMS.register_module()
 class RandomRotate(BaseTransform):
     """Rotate with probability ``prob`` by an angle drawn uniformly from ``degree``.
@@ -33,12 +44,7 @@ class RandomRotate(BaseTransform):
                  center: Optional[Tuple[float, float]] = None, auto_bound: bool = False):
         if not 0 <= prob <= 1:
             raise ConfigError(f"RandomRotate(prob={prob!r}) must be in [0, 1].")
-        if isinstance(degree, numbers.Number):
-            if degree <= 0:
-                raise ConfigError(f"RandomRotate(degree={degree!r}) must be positive.")
-            degree = (-degree, degree)
-        if not (isinstance(degree, (tuple, list)) and len(degree) == 2):
-            raise ConfigError(f"RandomRotate(degree={degree!r}): expected (min, max) or a number.")
+        degree = degree_range("RandomRotate", degree)
         if center is not None and auto_bound:
             raise ConfigError("RandomRotate: `auto_bound` conflicts with `center`; set only one.")
         self.prob = prob

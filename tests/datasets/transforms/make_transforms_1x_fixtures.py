@@ -17,25 +17,20 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "benchmarks/side_by_side"))
-import mmcv_ops_standin  # noqa: E402
-
-mmcv_ops_standin.install()
-from mmseg.registry import TRANSFORMS  # noqa: E402
-from mmseg.utils import register_all_modules  # noqa: E402
-
-register_all_modules()
 OUT = Path(__file__).with_name("fixtures_1x") / "transforms_1x.npz"
 
 
-def sample():
+def sample(seg_key="gt_seg_map"):
+    """The input of every case (``seg_key``: 1.x's ``gt_seg_map``, seglab's ``gt_semantic_seg``);
+    seglab's test imports this and ``CASES`` (nothing of MMSeg is imported at module level)."""
     rng = np.random.RandomState(7)
     img = rng.randint(0, 256, (13, 17, 3)).astype(np.uint8)
     seg = rng.randint(0, 5, (13, 17)).astype(np.uint8)
     seg[:3, :4] = 255
     seg[6:, 8:] = 2  # a large region so that crops can be one-class
-    return dict(img=img, gt_seg_map=seg, seg_fields=["gt_seg_map"], img_shape=img.shape[:2],
-                ori_shape=img.shape[:2])
+    shape = img.shape[:2] if seg_key == "gt_seg_map" else img.shape  # 1.x: (h, w); 0.x: 3-D
+    return {"img": img, seg_key: seg, "seg_fields": [seg_key], "img_shape": shape,
+            "ori_shape": shape}
 
 
 def jsonable(v):
@@ -81,6 +76,14 @@ CASES = [
 
 
 def main():
+    sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "benchmarks/side_by_side"))
+    import mmcv_ops_standin
+
+    mmcv_ops_standin.install()
+    from mmseg.registry import TRANSFORMS
+    from mmseg.utils import register_all_modules
+
+    register_all_modules()
     arrays = {}
     for case, cfg, seed in CASES:
         transform = TRANSFORMS.build(dict(cfg))
@@ -92,8 +95,9 @@ def main():
         meta = {k: jsonable(out[k]) for k in ("scale", "scale_factor", "flip", "flip_direction",
                                                 "img_shape", "keep_ratio", "scale_idx")
                 if k in out}
-        meta["next_draw"] = float(np.random.random_sample())  # the draws used up, checked too
-        arrays[f"{case}/meta"] = np.array(json.dumps(meta))
+        if seed is not None:  # the draws used up, checked too
+            meta["next_draw"] = float(np.random.random_sample())
+        arrays[f"{case}/meta"] = np.array(json.dumps(meta, sort_keys=True))
     # TestTimeAug: 1.x configs' tta_pipeline after loading (ratios, unflipped / flipped, pack)
     tta = TRANSFORMS.build(dict(type="TestTimeAug", transforms=[
         [dict(type="Resize", scale_factor=r, keep_ratio=True) for r in (0.5, 1.0, 1.75)],
@@ -105,7 +109,7 @@ def main():
         arrays[f"tta/{i}/img"] = inputs.numpy()
         arrays[f"tta/{i}/seg"] = data_sample.gt_sem_seg.data.numpy()
         arrays[f"tta/{i}/meta"] = np.array(json.dumps(
-            {k: jsonable(v) for k, v in data_sample.metainfo.items()}))
+            {k: jsonable(v) for k, v in data_sample.metainfo.items()}, sort_keys=True))
     arrays["tta/count"] = np.array(len(out["inputs"]))
     OUT.parent.mkdir(exist_ok=True)
     np.savez_compressed(OUT, **arrays)

@@ -19,39 +19,10 @@ from seglab.datasets.transforms import TestTimeAug as TTA  # (pytest would colle
 from seglab.errors import ConfigError, DatasetError
 from seglab.registry import TRANSFORMS, build_from_cfg
 
+from make_transforms_1x_fixtures import CASES  # noqa: E402  (beside this file)
+from make_transforms_1x_fixtures import sample as make_sample  # noqa: E402
+
 FIXTURES = np.load(Path(__file__).with_name("fixtures_1x") / "transforms_1x.npz")
-
-# the cases of make_transforms_1x_fixtures.py: (case, config, seed)
-CASES = [
-    ("resize_scale_keep", dict(type="Resize", scale=(40, 20), keep_ratio=True), None),
-    ("resize_scale_exact", dict(type="Resize", scale=(30, 11), keep_ratio=False), None),
-    ("resize_int_scale", dict(type="Resize", scale=24, keep_ratio=True), None),
-    ("resize_factor_keep", dict(type="Resize", scale_factor=0.75, keep_ratio=True), None),
-    ("resize_factor_pair", dict(type="Resize", scale_factor=(1.5, 0.5), keep_ratio=False), None),
-    ("resize_factor_nearest", dict(type="Resize", scale_factor=1.75, keep_ratio=True,
-                                   interpolation="nearest"), None),
-    ("shortest_edge", dict(type="ResizeShortestEdge", scale=20, max_size=100), None),
-    ("shortest_edge_capped", dict(type="ResizeShortestEdge", scale=(30, 20), max_size=22), None),
-    ("random_resize_ratio", dict(type="RandomResize", scale=(64, 16), ratio_range=(0.5, 2.0),
-                                 keep_ratio=True), 3),
-    ("random_resize_ratio_b", dict(type="RandomResize", scale=(64, 16), ratio_range=(0.5, 2.0),
-                                   keep_ratio=True), 11),
-    ("random_resize_range", dict(type="RandomResize", scale=[(20, 10), (40, 30)],
-                                 keep_ratio=False), 5),
-    ("random_choice_resize", dict(type="RandomChoiceResize", scales=[(20, 10), (34, 26), 16],
-                                  keep_ratio=True), 2),
-    ("flip_list", dict(type="RandomFlip", prob=[0.3, 0.3, 0.2],
-                       direction=["horizontal", "vertical", "diagonal"]), 1),
-    ("flip_list_b", dict(type="RandomFlip", prob=0.9, direction=["horizontal", "vertical"]), 4),
-    ("flip_one", dict(type="RandomFlip", prob=0.5), 0),
-    ("crop_int", dict(type="RandomCrop", crop_size=8), 6),
-    ("crop_cat", dict(type="RandomCrop", crop_size=(6, 9), cat_max_ratio=0.5), 9),
-    ("photometric", dict(type="PhotoMetricDistortion"), 12),
-    ("rot_flip", dict(type="RandomRotFlip", rotate_prob=0.0, flip_prob=1.0), 8),
-    ("rot_free", dict(type="RandomRotFlip", rotate_prob=1.0, flip_prob=1.0, degree=30), 8),
-    ("edge", dict(type="GenerateEdge", edge_width=3), None),
-]
-
 
 # The free rotation is cv2.warpAffine (bilinear): OpenCV 5.0 (seglab's venv) and 4.11 (the MMSeg
 # venv that made the fixture) round its fixed-point interpolation differently, by up to a few
@@ -60,14 +31,7 @@ ATOL = {"rot_free": 4}
 
 
 def sample():
-    """The generating script's sample, under seglab's keys."""
-    rng = np.random.RandomState(7)
-    img = rng.randint(0, 256, (13, 17, 3)).astype(np.uint8)
-    seg = rng.randint(0, 5, (13, 17)).astype(np.uint8)
-    seg[:3, :4] = 255
-    seg[6:, 8:] = 2
-    return dict(img=img, gt_semantic_seg=seg, seg_fields=["gt_semantic_seg"],
-                img_shape=img.shape, ori_shape=img.shape)
+    return make_sample("gt_semantic_seg")
 
 
 def test_every_fixture_case_is_checked():
