@@ -309,3 +309,12 @@ TINY["OhemCrossEntropy"] = dict(thres=0.7, min_kept=50)
 # What a loss is called with instead of (2, NUM_CLASSES, 8, 8) logits and labels in
 # [0, NUM_CLASSES): the logit channels and the number of label values.
 LOSS_CALLS: Dict[str, dict] = {"BoundaryLoss": dict(channels=1, num_labels=2)}
+
+# SegNeXt (issue 15, 1.x only): MSCAN with 1 block per stage and small MLPs; LightHamHead on the
+# three stride-8 levels, a rank-4 NMF with fixed bases (rand_init=False): the configs' random
+# bases per forward (rand_init=True) would make every run, traced or exported, differ.
+TINY["MSCAN"] = dict(embed_dims=[4, 8, 8, 16], depths=[1, 1, 1, 1], mlp_ratios=[2, 2, 2, 2],
+                     norm_cfg=BN)
+TINY["LightHamHead"] = dict(in_channels=[16, 32, 64], in_index=[1, 2, 3], ham_channels=8,
+                            ham_kwargs=dict(MD_R=4, train_steps=2, eval_steps=3,
+                                            rand_init=False))

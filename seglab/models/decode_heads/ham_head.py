@@ -28,8 +28,8 @@ class NMF2D(nn.Module):
     The input (B, C, H, W) is seen as ``B * MD_S`` matrices ``x`` of (D = C / MD_S, N = H * W),
     factorised as ``bases @ coef^T`` with ``bases`` (D, MD_R) and ``coef`` (N, MD_R). The bases
     start at ``normalize(rand(D, MD_R))`` (per forward and per image with ``rand_init``; else once,
-    at the first forward, into the buffer ``bases``); ``coef = softmax(inv_t * x^T @ bases)``; then
-    ``train_steps`` (training) or ``eval_steps`` (eval) updates of ``coef`` then ``bases``
+    into the buffer ``bases``, see :meth:`init_bases`); ``coef = softmax(inv_t * x^T @ bases)``;
+    then ``train_steps`` (training) or ``eval_steps`` (eval) updates of ``coef`` then ``bases``
     (``v <- v * numerator / (denominator + 1e-6)``), a last ``coef`` update, and the product.
     As in MMSeg 1.x, gradients flow through every step (no ``no_grad``).
 
@@ -53,19 +53,29 @@ class NMF2D(nn.Module):
         self.rand_init = rand_init
         self.inv_t = 1  # MMSeg's NMF2D sets 1 whatever the config says (the configs give 100)
 
-    def _build_bases(self, batch: int, dims: int, device: torch.device,
-                     dtype: torch.dtype) -> torch.Tensor:
+    def _build_bases(self, batch: int, dims: int, device: Optional[torch.device] = None,
+                     dtype: Optional[torch.dtype] = None) -> torch.Tensor:
         # Drawn from the global CPU generator then moved, as MMSeg does, so seeds agree.
-        bases = torch.rand((batch * self.S, dims, self.R)).to(device)
-        return F.normalize(bases, dim=1).to(dtype)
+        bases = torch.rand((batch * self.S, dims, self.R))
+        bases = F.normalize(bases if device is None else bases.to(device), dim=1)
+        return bases if dtype is None else bases.to(dtype)
 
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        # The fixed bases appear at the first forward; a checkpoint that has them loads into a
-        # model that has not run yet (MMSeg reports them as unexpected there).
-        key = prefix + "bases"
-        if not self.rand_init and key in state_dict and "bases" not in self._buffers:
-            self.register_buffer("bases", torch.empty_like(state_dict[key]))
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+    def init_bases(self, channels: int) -> None:
+        """Draw the fixed ``bases`` buffer (MD_S, channels / MD_S, MD_R) for ``rand_init=False``.
+
+        MMSeg draws it at the first forward; seglab at build time (Hamburger calls this), so the
+        state_dict has its keys from the start, DDP broadcasts it, and a trace or an ONNX export
+        of a fresh model holds the same bases as the model.
+        """
+        self.register_buffer("bases", self._build_bases(1, channels // self.S))
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs):
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)
+        # An MMSeg model saved before its first forward has no bases yet: keep the drawn ones.
+        if prefix + "bases" not in state_dict and prefix + "bases" in missing_keys:
+            missing_keys.remove(prefix + "bases")
 
     @staticmethod
     def _update_coef(x: torch.Tensor, bases: torch.Tensor, coef: torch.Tensor) -> torch.Tensor:
@@ -85,10 +95,11 @@ class NMF2D(nn.Module):
         x = x.reshape(batch * self.S, dims, height * width)
         if self.rand_init:
             bases = self._build_bases(batch, dims, x.device, x.dtype)
+        elif "bases" not in self._buffers:
+            raise RuntimeError("NMF2D(rand_init=False) has no bases: call init_bases(channels) "
+                               "first (Hamburger does).")
         else:
-            if "bases" not in self._buffers:
-                self.register_buffer("bases", self._build_bases(1, dims, x.device, x.dtype))
-            bases = self.bases.repeat(batch, 1, 1)
+            bases = self.bases.to(x.dtype).repeat(batch, 1, 1)
 
         coef = F.softmax(self.inv_t * torch.bmm(x.transpose(1, 2), bases), dim=-1)
         for _ in range(self.train_steps if self.training else self.eval_steps):
@@ -131,6 +142,8 @@ class Hamburger(nn.Module):
             raise ConfigError(f"{where}ham_channels={ham_channels} must be divisible by "
                               f"ham_kwargs MD_S={self.ham.S} (the channels are split into MD_S "
                               f"slices).")
+        if not self.ham.rand_init:
+            self.ham.init_bases(ham_channels)
         self.ham_out = ConvModule(ham_channels, ham_channels, 1, norm_cfg=norm_cfg, act_cfg=None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
