@@ -74,6 +74,16 @@ CASES = [
     ("edge", dict(type="GenerateEdge", edge_width=3), None),
 ]
 
+# the 1.x configs' train_pipeline after LoadImageFromFile / LoadAnnotations, at a small scale
+TRAIN_PIPELINE = [
+    dict(type="RandomResize", scale=(64, 16), ratio_range=(0.5, 2.0), keep_ratio=True),
+    dict(type="RandomCrop", crop_size=(8, 8), cat_max_ratio=0.75),
+    dict(type="RandomFlip", prob=0.5),
+    dict(type="PhotoMetricDistortion"),
+    dict(type="PackSegInputs"),
+]
+PIPELINE_SEEDS = (0, 1, 2, 3)
+
 
 def main():
     sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "benchmarks/side_by_side"))
@@ -98,6 +108,19 @@ def main():
         if seed is not None:  # the draws used up, checked too
             meta["next_draw"] = float(np.random.random_sample())
         arrays[f"{case}/meta"] = np.array(json.dumps(meta, sort_keys=True))
+    # A whole 1.x training pipeline after loading (the 1.x configs' steps, small sizes), a few
+    # seeds: every random draw in its order
+    for seed in PIPELINE_SEEDS:
+        pipeline = [TRANSFORMS.build(dict(cfg)) for cfg in TRAIN_PIPELINE]
+        np.random.seed(seed)
+        results = sample()
+        for step in pipeline:
+            results = step(results)
+        arrays[f"pipeline/{seed}/img"] = results["inputs"].numpy()
+        arrays[f"pipeline/{seed}/seg"] = results["data_samples"].gt_sem_seg.data.numpy()
+        arrays[f"pipeline/{seed}/meta"] = np.array(json.dumps(dict(
+            {k: jsonable(v) for k, v in results["data_samples"].metainfo.items()},
+            next_draw=float(np.random.random_sample())), sort_keys=True))
     # TestTimeAug: 1.x configs' tta_pipeline after loading (ratios, unflipped / flipped, pack)
     tta = TRANSFORMS.build(dict(type="TestTimeAug", transforms=[
         [dict(type="Resize", scale_factor=r, keep_ratio=True) for r in (0.5, 1.0, 1.75)],

@@ -19,7 +19,7 @@ from seglab.datasets.transforms import TestTimeAug as TTA  # (pytest would colle
 from seglab.errors import ConfigError, DatasetError
 from seglab.registry import TRANSFORMS, build_from_cfg
 
-from make_transforms_1x_fixtures import CASES  # noqa: E402  (beside this file)
+from make_transforms_1x_fixtures import CASES, PIPELINE_SEEDS, TRAIN_PIPELINE  # noqa: E402
 from make_transforms_1x_fixtures import sample as make_sample  # noqa: E402
 
 FIXTURES = np.load(Path(__file__).with_name("fixtures_1x") / "transforms_1x.npz")
@@ -35,7 +35,7 @@ def sample():
 
 
 def test_every_fixture_case_is_checked():
-    cases = {k.split("/")[0] for k in FIXTURES.files if not k.startswith("tta/")}
+    cases = {k.split("/")[0] for k in FIXTURES.files if not k.startswith(("tta/", "pipeline/"))}
     assert cases == {c for c, _, _ in CASES}
 
 
@@ -66,6 +66,22 @@ def test_transform_equals_mmseg_1x(case, cfg, seed):
         if ref["flip"] or cfg.get("direction", "") != "horizontal" and isinstance(
                 cfg.get("direction"), list):
             assert out["flip_direction"] == ref["flip_direction"]
+
+
+@pytest.mark.parametrize("seed", PIPELINE_SEEDS)
+def test_a_1x_training_pipeline_equals_mmseg_1x(seed):
+    """RandomResize, RandomCrop(cat_max_ratio), RandomFlip, PhotoMetricDistortion and
+    PackSegInputs in a row: every draw of the whole pipeline in 1.x's order."""
+    pipeline = Compose([dict(cfg) for cfg in TRAIN_PIPELINE])
+    np.random.seed(seed)
+    out = pipeline(sample())
+    ref = json.loads(str(FIXTURES[f"pipeline/{seed}/meta"]))
+    assert np.random.random_sample() == ref["next_draw"]
+    np.testing.assert_array_equal(out["img"].numpy(), FIXTURES[f"pipeline/{seed}/img"])
+    np.testing.assert_array_equal(out["gt_semantic_seg"].numpy(), FIXTURES[f"pipeline/{seed}/seg"])
+    meta = out["img_metas"]
+    assert meta["flip"] == ref["flip"] and list(meta["img_shape"][:2]) == ref["img_shape"]
+    assert meta["scale_factor"][:2].tolist() == pytest.approx(ref["scale_factor"])
 
 
 def test_random_draws_cover_the_ranges():
