@@ -49,6 +49,17 @@ ACCEPTED_1X_KEYS = {
     "data_preprocessor": "a helper variable of the 1.x configs; the model's one is converted",
     "launcher": "set by mmengine's tools from --launcher",
 }
+# The 1.x types this converter maps onto seglab's runtime (they are not registered classes; the
+# 1.x transforms and datasets are, in seglab.datasets).
+SCHEDULER_TYPES = ("LinearLR", "ConstantLR", "PolyLR", "MultiStepLR", "StepLR", "ExponentialLR",
+                   "CosineAnnealingLR")  # seglab/engine/param_scheduler.py runs them
+MAPPED_TYPES = frozenset(SCHEDULER_TYPES + (
+    "SegDataPreProcessor", "DefaultSampler", "InfiniteSampler", "pseudo_collate",
+    "default_collate", "BaseSegDataset", "IoUMetric", "CityscapesMetric", "OptimWrapper",
+    "AmpOptimWrapper", "DefaultOptimWrapperConstructor", "IterBasedTrainLoop", "ValLoop",
+    "TestLoop", "IterTimerHook", "LoggerHook", "ParamSchedulerHook", "CheckpointHook",
+    "DistSamplerSeedHook", "SegVisualizationHook", "SegLocalVisualizer", "Visualizer",
+    "LocalVisBackend", "TensorboardVisBackend", "SegTTAModel"))
 # 0.x keys that mmengine ignores in a 1.x config (leftovers in some 1.x files): dropped.
 IGNORED_0X_KEYS = ("runner", "total_iters", "fp16", "data", "lr_config", "optimizer_config",
                    "evaluation", "checkpoint_config", "log_config", "workflow", "dist_params",

@@ -110,7 +110,7 @@ def _arch_settings(arch: Union[str, Mapping]) -> Tuple[List[int], List[int]]:
     return [int(d) for d in depths], [int(c) for c in channels]
 
 
-@MODELS.register_module(scopes=("mmcls",))
+@MODELS.register_module(scopes=("mmcls", "mmpretrain"))  # 0.x and 1.x configs
 class ConvNeXt(BaseBackbone):
     """ConvNeXt (MMClassification 0.x's ``mmcls.ConvNeXt``; see the module doc for the layout).
 
