@@ -70,3 +70,14 @@ def test_base_seg_dataset_hands_reduce_zero_label_to_load_annotations(tmp_path):
     assert sample["img_metas"]["reduce_zero_label"] is True
     plain = build_from_cfg(dict(cfg, reduce_zero_label=False), DATASETS)[0]
     assert plain["gt_semantic_seg"][0, 0].tolist() == [0, 1, 2, 2, 255, 1]
+
+
+def test_1x_order_reduce_zero_label_then_label_map(tmp_path):
+    """1.x reduces first, then maps the kept classes (its label_map is over the reduced ids):
+    file id 2 is reduced id 1, Synapse's 'aorta'; file id 6 is 'liver'."""
+    cfg = _tiny(tmp_path)
+    cv2.imwrite(cfg["ann_dir"] + "/a.png", np.array([[0, 1, 2, 6, 255, 7]] * 4, np.uint8))
+    ds = build_from_cfg(dict(type="SynapseDataset", img_suffix=".png", reduce_zero_label=True,
+                             classes=("aorta", "liver"), **cfg), DATASETS)
+    assert ds.label_map == {i: {1: 0, 5: 1}.get(i, 255) for i in range(9)}
+    assert ds[0]["gt_semantic_seg"][0, 0].tolist() == [255, 255, 0, 1, 255, 255]

@@ -199,7 +199,9 @@ class LoadAnnotations(BaseTransform):
     ``reduce_zero_label=None`` (the default) takes the sample's ``results['reduce_zero_label']``,
     which MMSeg 1.x datasets set from their own ``reduce_zero_label``; without it (0.x datasets)
     it is False, MMSeg 0.x's default. Given here and by the dataset, the two must agree (as 1.x
-    asserts). Also sets 1.x's ``seg_map_path`` and ``reduce_zero_label``.
+    asserts). A 1.x dataset's sample also gets 1.x's order: ``reduce_zero_label`` first, then
+    ``label_map`` (1.x builds ``label_map`` over the reduced ids). Also sets 1.x's
+    ``seg_map_path`` and ``reduce_zero_label``.
 
     Args:
         reduce_zero_label: shift labels down by one, making 0 (often "other") ignored.
@@ -224,11 +226,6 @@ class LoadAnnotations(BaseTransform):
         seg = imfrombytes(read_bytes(filename, "label file"), "unchanged", self.imdecode_backend,
                           filename, "label file")
         seg = _as_label_array(seg, filename)
-        label_map = results.get("label_map")
-        if label_map is not None:
-            original = seg.copy()
-            for old_id, new_id in label_map.items():
-                seg[original == old_id] = 255 if new_id < 0 else new_id
         reduce = self.reduce_zero_label
         from_dataset = results.get("reduce_zero_label")
         if reduce is None:
@@ -237,13 +234,27 @@ class LoadAnnotations(BaseTransform):
             raise ConfigError(f"LoadAnnotations(reduce_zero_label={reduce}) but the dataset has "
                               f"reduce_zero_label={from_dataset}: set it in one place (MMSeg 1.x: "
                               f"on the dataset) or make both agree.")
-        if reduce:
-            seg = reduce_zero_label(seg)
+        if from_dataset is None:  # 0.x: label_map, then reduce_zero_label
+            seg = _apply_label_map(seg, results.get("label_map"))
+            seg = reduce_zero_label(seg) if reduce else seg
+        else:  # a 1.x dataset's sample: 1.x's order, reduce_zero_label then label_map
+            seg = reduce_zero_label(seg) if reduce else seg
+            seg = _apply_label_map(seg, results.get("label_map"))
         results["seg_map_path"] = filename
         results["reduce_zero_label"] = bool(reduce)
         results["gt_semantic_seg"] = seg
         results.setdefault("seg_fields", []).append("gt_semantic_seg")
         return results
+
+
+def _apply_label_map(seg: np.ndarray, label_map: Optional[Mapping]) -> np.ndarray:
+    """Old id -> new id on a copy (chains of ids do not remap twice); a new id < 0 means 255."""
+    if label_map is None:
+        return seg
+    original = seg.copy()
+    for old_id, new_id in label_map.items():
+        seg[original == old_id] = 255 if new_id < 0 else new_id
+    return seg
 
 
 def reduce_zero_label(seg: np.ndarray) -> np.ndarray:

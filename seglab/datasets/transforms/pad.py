@@ -1,7 +1,7 @@
 """``Pad``: pad image and label maps at the bottom/right to a size or a multiple."""
 from __future__ import annotations
 
-from typing import Dict, Optional, Sequence, Union
+from typing import Dict, Mapping, Optional, Sequence, Union
 
 from ...errors import ConfigError
 from ...registry import TRANSFORMS
@@ -22,17 +22,31 @@ class Pad(BaseTransform):
     After a deferred ``Normalize`` the raw image is padded and the region recorded, so that
     ``prepare_batch`` writes ``pad_val`` there after normalising (see :mod:`.deferred`).
 
+    MMSeg 1.x's (mmcv 2.x) arguments are accepted too: ``pad_val=dict(img=0, seg=255)`` and
+    ``padding_mode='constant'`` (the only mode). Note that mmcv 2.x reads ``size`` as ``(w, h)``;
+    seglab reads it as 0.x's ``(h, w)``: the same for the square crops of MMSeg's 1.x configs.
+
     Args:
         size: fixed ``(h, w)``.
         size_divisor: pad each edge to a multiple of this.
-        pad_val: image padding value (per channel or one for all).
+        pad_val: image padding value (per channel or one for all), or (1.x) ``dict(img, seg)``.
         seg_pad_val: label padding value.
+        padding_mode: (1.x) only ``'constant'``.
     """
 
     supports_deferred_norm = True
 
     def __init__(self, size: Optional[Sequence[int]] = None, size_divisor: Optional[int] = None,
-                 pad_val: PadValue = 0, seg_pad_val: int = 255):
+                 pad_val: PadValue = 0, seg_pad_val: int = 255, padding_mode: str = "constant"):
+        if isinstance(pad_val, Mapping):
+            unknown = sorted(set(pad_val) - {"img", "seg"})
+            if unknown:
+                raise ConfigError(f"Pad(pad_val={dict(pad_val)!r}): unknown key(s) {unknown}; "
+                                  f"1.x's dict has 'img' and 'seg'.")
+            pad_val, seg_pad_val = pad_val.get("img", 0), pad_val.get("seg", 255)
+        if padding_mode != "constant":
+            raise ConfigError(f"Pad(padding_mode='{padding_mode}') is a MMSeg 1.x feature seglab "
+                              f"does not run yet; use 'constant'.")
         if (size is None) == (size_divisor is None):
             raise ConfigError(f"Pad(size={size!r}, size_divisor={size_divisor!r}): set exactly "
                               f"one of them.")

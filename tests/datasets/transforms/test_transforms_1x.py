@@ -13,8 +13,8 @@ import torch
 
 import seglab.datasets  # noqa: F401  (registers the transforms)
 from seglab.datasets.transforms import (Compose, LoadAnnotations, LoadImageFromFile,
-                                        MultiScaleFlipAug, PackSegInputs, RandomCrop, RandomFlip,
-                                        RandomResize, Resize)
+                                        MultiScaleFlipAug, PackSegInputs, Pad, RandomCrop,
+                                        RandomFlip, RandomResize, Resize)
 from seglab.datasets.transforms import TestTimeAug as TTA  # (pytest would collect Test*)
 from seglab.errors import ConfigError, DatasetError
 from seglab.registry import TRANSFORMS, build_from_cfg
@@ -208,3 +208,14 @@ def test_loading_1x_arguments(tmp_path):
     assert out["seg_map_path"] == str(tmp_path / "a_seg.png") and out["reduce_zero_label"]
     with pytest.raises(ConfigError, match=r"reduce_zero_label=False\) but the dataset"):
         LoadAnnotations(reduce_zero_label=False)(dict(ann, reduce_zero_label=True))
+
+
+def test_pad_takes_1x_pad_val_dict():
+    out = Pad(size=(4, 5), pad_val=dict(img=3, seg=7))(sample() | dict(
+        img=np.zeros((2, 3, 3), np.uint8), gt_semantic_seg=np.zeros((2, 3), np.uint8)))
+    assert out["img"].shape == (4, 5, 3) and out["img"][3, 4].tolist() == [3, 3, 3]
+    assert out["gt_semantic_seg"][3, 4] == 7 and out["gt_semantic_seg"][1, 2] == 0
+    with pytest.raises(ConfigError, match="padding_mode='reflect'"):
+        Pad(size=(4, 4), padding_mode="reflect")
+    with pytest.raises(ConfigError, match="'depth'"):
+        Pad(size=(4, 4), pad_val=dict(img=0, depth=0))
