@@ -114,3 +114,10 @@ def test_poly_differs_from_0x_poly_by_one_step():
 def test_bad_schedulers_name_the_key(cfg, match):
     with pytest.raises(ConfigError, match=match):
         ParamSchedulerChain([cfg])
+
+
+def test_the_converter_names_the_schedulers_this_module_runs():
+    from seglab.config.v1x import MAPPED_TYPES, SCHEDULER_TYPES
+    from seglab.engine.param_scheduler import SCHEDULERS
+
+    assert sorted(SCHEDULERS) == sorted(SCHEDULER_TYPES) and set(SCHEDULERS) <= MAPPED_TYPES
