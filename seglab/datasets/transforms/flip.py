@@ -27,12 +27,14 @@ class RandomFlip(BaseTransform):
     probability per direction). These draw one direction or no flip with
     ``np.random.choice(directions + [None], p=...)`` on every call, as 1.x, and set
     ``flip_direction=None`` when not flipping. (A float ``prob`` with one direction draws
-    ``np.random.rand() < prob``: the same number and outcome as 1.x's choice.) ``swap_seg_labels``
-    (1.x) swaps label pairs such as left / right arm in the flipped label maps.
+    ``np.random.rand() < prob``: the same number and outcome as 1.x's choice, but, as 0.x,
+    ``flip_direction`` stays the direction when not flipping, where 1.x says None; seglab reads it
+    only when ``flip`` is True.) ``swap_seg_labels`` (1.x) swaps label pairs such as left / right
+    arm in the flipped label maps. ``'diagonal'`` (both axes) is accepted as a direction too.
 
     Args:
         prob: flip probability in [0, 1], or (1.x) one per direction.
-        direction: ``'horizontal'`` or ``'vertical'``, or (1.x) a list of directions.
+        direction: ``'horizontal'``, ``'vertical'`` (or 1.x's ``'diagonal'``), or (1.x) a list.
         flip_ratio: deprecated MMSegmentation name of ``prob``.
         swap_seg_labels: (1.x) label pairs to swap after a flip, e.g. ``[(14, 15)]``.
     """

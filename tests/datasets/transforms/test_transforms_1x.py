@@ -113,6 +113,9 @@ def test_test_time_aug_equals_mmseg_1x_and_multi_scale_flip_aug():
         np.testing.assert_array_equal(out["img"][i].numpy(), FIXTURES[f"tta/{i}/img"])
         np.testing.assert_array_equal(out["gt_semantic_seg"][i].numpy(), FIXTURES[f"tta/{i}/seg"])
         meta = out["img_metas"][i]
+        assert set(ref) <= set(meta)  # every metainfo key 1.x packs, seglab's keys beside
+        # unflipped, 1.x says direction None, 0.x (and seglab for one direction) 'horizontal'
+        assert meta["flip_direction"] == (ref["flip_direction"] or "horizontal")
         assert meta["flip"] == ref["flip"] and list(meta["img_shape"][:2]) == ref["img_shape"]
         assert meta["scale_factor"][:2].tolist() == pytest.approx(ref["scale_factor"])
     # the order of 0.x's MultiScaleFlipAug (scale-major, unflipped first); the sizes may differ
