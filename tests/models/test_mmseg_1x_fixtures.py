@@ -83,7 +83,8 @@ def _seed(seed: Optional[int]) -> None:
 
 
 def build_fixture_model(name: str, tmp_path: Path) -> nn.Module:
-    """The fixture's model dict through seglab's Config, built, MMSeg's state_dict loaded strictly."""
+    """The fixture's model dict through seglab's Config, built, MMSeg's state_dict loaded
+    strictly."""
     path = tmp_path / f"{name}.py"
     shutil.copy(HERE / f"{name}.py.txt", path)
     model = build_segmentor(Config.fromfile(str(path)).model)

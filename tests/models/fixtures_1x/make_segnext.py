@@ -5,9 +5,11 @@ Run with the MMSegmentation virtualenv, from anywhere (it writes next to this fi
     /work/mmseg-venv/bin/python tests/models/fixtures_1x/make_segnext.py [--check]
 
 ``--check`` writes into a temporary directory and compares with the committed files (text
-byte by byte, tensors exactly). The procedure follows shared/data/mmseg-zoo/README.md (seeded build, ``randomize`` of
-norms / convs / "other" parameters, no ``init_weights``, the same inputs): see the SegNeXt
-section of README.md here. seglab is never imported.
+byte by byte, tensors exactly). The procedure follows shared/data/mmseg-zoo/README.md (seeded
+build, ``randomize`` of norms / convs / "other" parameters, no ``init_weights``, the same
+inputs): see the SegNeXt section of README.md here. seglab is never imported. Other fixture
+scripts here import ``randomize``, ``inputs``, ``metas``, ``eval_dropout_like``, ``_same`` and
+``run`` (the command line) from this file.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ import os.path as osp
 import pprint
 import sys
 import tempfile
-from typing import Dict
+from typing import Callable, Dict
 
 HERE = osp.dirname(osp.abspath(__file__))
 REPO = osp.abspath(osp.join(HERE, "..", "..", ".."))
@@ -92,12 +94,8 @@ def randomize(model: nn.Module, seed: int) -> None:
             for pname, p in module.named_parameters(recurse=False):
                 if not p.requires_grad:
                     continue
-                if isinstance(module, nn.modules.batchnorm._BatchNorm):
-                    if pname == "weight":
-                        p.uniform_(0.5, 1.5)
-                    else:
-                        p.normal_(0, 0.1)
-                elif isinstance(module, (nn.LayerNorm, nn.GroupNorm)):
+                if isinstance(module, (nn.modules.batchnorm._BatchNorm, nn.LayerNorm,
+                                       nn.GroupNorm)):
                     if pname == "weight":
                         p.uniform_(0.5, 1.5)
                     else:
@@ -274,21 +272,22 @@ def _equal(a, b) -> bool:
     return a == b
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def run(write_files: Callable[[str], Dict[str, str]], description: str) -> None:
+    """The command line of a fixture script: write next to this file, or ``--check``."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--check", action="store_true",
                         help="regenerate in a temporary directory and compare with the files here")
     args = parser.parse_args()
     if not args.check:
-        for path in write(HERE).values():
+        for path in write_files(HERE).values():
             print(f"{os.path.getsize(path):8d}  {osp.relpath(path, REPO)}")
         return
     with tempfile.TemporaryDirectory() as tmp:
-        written = write(tmp)
+        written = write_files(tmp)
         differ = [f for f, p in written.items() if not _same(p, osp.join(HERE, f))]
     print("identical" if not differ else f"differ: {differ}")
     sys.exit(1 if differ else 0)
 
 
 if __name__ == "__main__":
-    main()
+    run(write, __doc__.splitlines()[0])
