@@ -162,6 +162,17 @@ def dynamic_axes_of(mode: str) -> dict:
     return {INPUT_NAME: dict(axes), OUTPUT_NAME: dict(axes)}
 
 
+def _declare_output_channels(onnx_file: str, channels: int) -> None:
+    """Write the logits' channel count into the output's declared shape (shape inference
+    through a dynamic-size Resize leaves it symbolic)."""
+    onnx = require("onnx", "ONNX export")
+    proto = onnx.load(onnx_file)
+    dim = proto.graph.output[0].type.tensor_type.shape.dim[1]
+    if dim.dim_value != channels:
+        dim.dim_value = channels
+        onnx.save(proto, onnx_file)
+
+
 def export_onnx(model: nn.Module, output_file: str, input_shape: Sequence[int],
                 opset_version: int = DEFAULT_OPSET, dynamic_export: bool = False,
                 rescale_shape: Optional[Sequence[int]] = None, show: bool = False) -> str:
@@ -195,6 +206,7 @@ def export_onnx(model: nn.Module, output_file: str, input_shape: Sequence[int],
                               output_names=[OUTPUT_NAME], opset_version=opset_version,
                               dynamic_axes=dynamic_axes_of(mode) if dynamic_export else None,
                               verbose=show, do_constant_folding=True, dynamo=False)
+        _declare_output_channels(tmp, model.out_channels)
         os.replace(tmp, output_file)
     except OnnxExportError:
         raise
@@ -304,11 +316,13 @@ def logits_difference(reference: torch.Tensor, other: torch.Tensor, atol: float,
     return dict(max_abs=float(diff.max()), bound_ok=ok, same_labels=same)
 
 
-def verify_inputs(model: nn.Module, input_shape: Sequence[int],
-                  dynamic_export: bool) -> List[torch.Tensor]:
-    """Images to compare on: the export size; with dynamic whole-mode export also MMSeg's check
-    of a 1.5x larger batch of the image and its flip (batch and size both change)."""
-    img = torch.from_numpy(np.random.RandomState(0).rand(*input_shape).astype(np.float32))
+def verify_inputs(model: nn.Module, input_shape: Sequence[int], dynamic_export: bool,
+                  image: Optional[torch.Tensor] = None) -> List[torch.Tensor]:
+    """Images to compare on: ``image`` (default: uniform noise of ``input_shape``); with dynamic
+    whole-mode export also MMSeg's check of a 1.5x larger batch of the image and its flip
+    (batch and size both change)."""
+    img = image if image is not None else torch.from_numpy(
+        np.random.RandomState(0).rand(*input_shape).astype(np.float32))
     inputs = [img]
     if dynamic_export and test_mode_of(model) == "whole":
         big = resize(img, scale_factor=1.5, mode="nearest")
@@ -318,13 +332,15 @@ def verify_inputs(model: nn.Module, input_shape: Sequence[int],
 
 def verify_onnx(model: nn.Module, onnx_file: str, input_shape: Sequence[int],
                 dynamic_export: bool = False, rescale_shape: Optional[Sequence[int]] = None,
-                atol: float = 1e-4, rtol: float = 1e-5) -> List[dict]:
+                atol: float = 1e-4, rtol: float = 1e-5, image: Optional[torch.Tensor] = None,
+                model_cfg: Optional[Mapping] = None) -> List[dict]:
     """Compare ONNX Runtime with PyTorch on :func:`verify_inputs`.
 
     Whole mode compares the graph's logits with ``encode_decode``'s (resized to
     ``rescale_shape`` when given); slide mode compares the full sliding-window logits of a
     ``input_shape`` image, the windows run by ONNX Runtime, with PyTorch's. The ONNX model is
-    also checked with ``onnx.checker``.
+    also checked with ``onnx.checker``. ``model_cfg`` (slide mode; default ``model.cfg.model``,
+    which :func:`seglab.apis.inference.build_and_load` sets) configures the ONNX Runtime twin.
 
     Returns:
         One :func:`logits_difference` dict per input, with its ``shape``.
@@ -334,12 +350,15 @@ def verify_onnx(model: nn.Module, onnx_file: str, input_shape: Sequence[int],
     """
     onnx = require("onnx", "--verify")
     onnx.checker.check_model(onnx_file)
-    twin = ONNXRuntimeSegmentor(onnx_file, model.cfg.model) if test_mode_of(model) == "slide" \
-        else None
+    twin = None
+    if test_mode_of(model) == "slide":
+        if model_cfg is None and getattr(model, "cfg", None) is None:
+            raise ConfigError("verify_onnx in slide mode needs model_cfg (the config's model).")
+        twin = ONNXRuntimeSegmentor(onnx_file, model_cfg or model.cfg.model)
     graph = LogitsGraph(model, rescale_shape).eval()
     session = ort_session(onnx_file, "--verify") if twin is None else None
     results = []
-    for img in verify_inputs(model, input_shape, dynamic_export):
+    for img in verify_inputs(model, input_shape, dynamic_export, image):
         metas = [dict(img_shape=tuple(img.shape[2:]), ori_shape=tuple(img.shape[2:]))] * len(img)
         with torch.no_grad():
             if twin is None:
