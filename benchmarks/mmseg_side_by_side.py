@@ -21,9 +21,17 @@ is the Cityscapes one), and the R18 rows set ``test_cfg`` (whole, or slide 512x1
 Every measurement is its own process (side_by_side/seglab_worker.py,
 side_by_side/mmseg_worker.py), the two libraries alternate (A B, B A, ...) for ``--runs``
 rounds, and the table gives the medians, the ratio (seglab time / MMSeg time, as issue 13
-states its targets: below 1 means seglab is faster; peak RSS likewise), the processes' peak RSS (``os.wait4``), the share of equal predicted pixels
-(fp32 inference rows; the tools/test.py row: both mIoUs), the CPU model and flags and both torch
-versions. A row that fails prints its error in the table.
+states its targets: below 1 means seglab is faster; peak RSS likewise), the processes' peak
+RSS (``os.wait4``), the share of equal predicted pixels (fp32 inference rows; the tools/test.py
+rows: both mIoUs), the CPU model and flags and both torch versions. A row that fails prints its
+error in the table.
+
+The tools/test.py rows time both tools' whole processes on ``--test-images`` synthetic 512x512
+images (seglab: ``tools/test.py CONFIG CKPT --eval mIoU``; MMSeg: its ``tools/test.py`` on an
+equivalent 1.x config, ``--test-workers`` loader workers each). In the bf16 row seglab runs
+``--precision bf16`` and MMSeg ``test_cfg=dict(type='TestLoop', fp16=True)`` (mmengine's
+autocast: bfloat16 on a CPU); one more line sets seglab's bf16 run beside MMSeg's float32 one,
+the comparison issue 13 states its bf16 target in.
 """
 from __future__ import annotations
 
@@ -91,11 +99,14 @@ ROWS = [
         precision="bf16"),
     Row("fcn_r18_slide_bf16", "FCN R18-D8 slide 1024x2048, bf16", "infer", "r18_slide",
         1024, 2048, precision="bf16"),
-    Row("test_tool_bf16", "tools/test.py --precision bf16 (seglab only)", "test_tool",
-        "r18_test_tool", precision="bf16", unit="img/s"),
+    Row("test_tool_bf16", "tools/test.py --precision bf16 (MMSeg: TestLoop fp16=True, bf16 "
+        "autocast on a CPU)", "test_tool", "r18_test_tool", precision="bf16", unit="img/s"),
 ]
 RSS_ROWS = {"fcn_r50_whole": "Peak RSS, FCN R50-D8 whole 512x512",
             "fcn_r18_train": "Peak RSS, FCN R18-D8 train step"}
+# (row, reference row, title): seglab of the first beside MMSeg of the second (issue 13 states
+# its bf16 tools/test.py target against MMSeg's float32 run).
+CROSS_ROWS = [("test_tool_bf16", "test_tool", "tools/test.py: seglab bf16 beside MMSeg fp32")]
 
 
 # --- setup ----------------------------------------------------------------------------------
@@ -246,17 +257,17 @@ data = dict(workers_per_gpu={self.args.test_workers}, test=dict(
         if row.kind == "test_tool":
             seglab = [sys.executable, osp.join(ROOT, "tools/test.py"), prep["config"],
                       prep["ckpt"], "--eval", "mIoU", "--device", a.device,
-                      "--work-dir", osp.join(self.work, f"test_seglab_{run}")]
+                      "--work-dir", osp.join(self.work, f"{row.name}_seglab_{run}")]
             if row.precision != "fp32":
                 with open(osp.join(ROOT, "tools/test.py")) as f:
                     if "--precision" not in f.read():
                         raise NotImplementedError("tools/test.py has no --precision (n/a)")
                 seglab += ["--precision", row.precision]
-            mmseg = None if row.precision != "fp32" else self.mmseg_cmd(
+            mmseg = self.mmseg_cmd(
                 "--task", "test_tool", "--model-json", prep["json"], "--ckpt", prep["ckpt"],
                 "--data-root", self.test_data(), "--workers", str(a.test_workers),
-                "--num-images", str(a.test_images),
-                "--work-dir", osp.join(self.work, f"test_mmseg_{run}"))
+                "--num-images", str(a.test_images), "--precision", row.precision,
+                "--work-dir", osp.join(self.work, f"{row.name}_mmseg_{run}"))
             return dict(seglab=seglab, mmseg=mmseg)
         common = ["--ckpt", prep["ckpt"], "--height", str(row.height), "--width",
                   str(row.width), "--warmup", str(a.warmup), "--iters", str(a.iters),
@@ -314,7 +325,7 @@ data = dict(workers_per_gpu={self.args.test_workers}, test=dict(
             summary["agree"] = agreement(*(osp.join(self.work, f"{row.name}_{lib}.npy")
                                            for lib in ("seglab", "mmseg")))
         if row.kind == "test_tool":
-            summary["miou"] = {lib: tool_miou(osp.join(self.work, f"test_{lib}_0"))
+            summary["miou"] = {lib: tool_miou(osp.join(self.work, f"{row.name}_{lib}_0"))
                                for lib in ("seglab", "mmseg")}
         return summary
 
@@ -384,6 +395,15 @@ def table(rows: List[Row], summaries: Dict[str, dict], machine: List[str]) -> st
                                          for v in s["miou"].values())
         lines.append(f"| {row.title} | {cell(s, 'seglab', row)} | {cell(s, 'mmseg', row)} | "
                      f"{ratio} | {agree} |")
+    by_name = {row.name: row for row in rows}
+    for name, reference, title in CROSS_ROWS:
+        if name not in by_name or reference not in by_name:
+            continue
+        ours, theirs = summaries[name], summaries[reference]
+        ratio = (f"{ours['seglab']['seconds'] / theirs['mmseg']['seconds']:.2f}x"
+                 if "seglab" in ours and "mmseg" in theirs else "n/a")
+        lines.append(f"| {title} | {cell(ours, 'seglab', by_name[name])} | "
+                     f"{cell(theirs, 'mmseg', by_name[reference])} | {ratio} | |")
     for name, title in RSS_ROWS.items():
         if name not in summaries:
             continue

@@ -10,7 +10,9 @@ Tasks (``--task``):
                inside ``torch.autocast('cpu', torch.bfloat16)``, MMSeg has no switch of its own)
     train      ``model.train_step`` (data_preprocessor, losses, backward, SGD step) on a batch
     test_tool  MMSegmentation's own ``tools/test.py`` (shipped in the wheel under ``.mim``) on a
-               1.x config written here for the synthetic VOC-layout test set
+               1.x config written here for the synthetic VOC-layout test set; ``--precision
+               bf16`` sets ``test_cfg=dict(type='TestLoop', fp16=True)``, mmengine's autocast,
+               which is bfloat16 on a CPU
 """
 from __future__ import annotations
 
@@ -130,7 +132,8 @@ def task_test_tool(args) -> dict:
                                           seg_map_path="SegmentationClass"),
                          pipeline=pipeline)),
         test_evaluator=dict(type="IoUMetric", iou_metrics=["mIoU"]),
-        test_cfg=dict(type="TestLoop"),
+        # fp16=True is mmengine's autocast, bfloat16 on a CPU (float16 on CUDA).
+        test_cfg=dict(type="TestLoop", fp16=args.precision == "bf16"),
         default_hooks=dict(timer=dict(type="IterTimerHook"),
                            logger=dict(type="LoggerHook", interval=50, log_metric_by_epoch=False),
                            visualization=dict(type="SegVisualizationHook")),

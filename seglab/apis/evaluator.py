@@ -104,10 +104,19 @@ class DatasetEvaluator:
         part = bisect.bisect_right(self._cumulative, index)
         return part, index - (self._cumulative[part - 1] if part else 0)
 
-    def process(self, index: int, pred: Union[np.ndarray, torch.Tensor]) -> None:
-        """Add the prediction (H, W) of dataset sample ``index``."""
+    def process(self, index: int, pred: Union[np.ndarray, torch.Tensor],
+                label: Optional[np.ndarray] = None) -> None:
+        """Add the prediction (H, W) of dataset sample ``index``.
+
+        Args:
+            index: the sample's index in the dataset.
+            pred: its label map.
+            label: its ground truth, ``dataset.get_gt_seg_map_by_idx(index)`` when already read
+                (e.g. by the loader's worker processes); None: read here.
+        """
         part, local = self._locate(int(index))
-        label = self.parts[part].get_gt_seg_map_by_idx(local)
+        if label is None:
+            label = self.parts[part].get_gt_seg_map_by_idx(local)
         pred = torch.as_tensor(np.asarray(pred)) if not isinstance(pred, torch.Tensor) else pred
         label = np.asarray(label)
         if label.dtype == np.uint16:  # few torch ops take uint16

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from typing import Any, Iterator, List, Optional, Sequence, Tuple, Union
 
+import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, RandomSampler
+from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from ..datasets import prepare_batch
-from ..errors import ConfigError
+from ..errors import ConfigError, SeglabError
 from ..utils import get_dist_info
 from .batching import forward_test_batch
 from .progress import Progress
@@ -101,6 +102,62 @@ def iter_predictions(model: nn.Module, data_loader: DataLoader,
             progress.update(step)
 
 
+class GroundTruthMaps(Dataset):
+    """``(index, dataset.get_gt_seg_map_by_idx(index))`` by index, for a loader's workers.
+
+    A seglab error (a missing or bad label file) is returned instead of raised, so that the
+    main process raises it with its own message rather than DataLoader's wrapped traceback.
+    """
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> Tuple[int, Union[np.ndarray, SeglabError]]:
+        try:
+            return index, self.dataset.get_gt_seg_map_by_idx(index)
+        except SeglabError as err:
+            return index, err
+
+
+class GroundTruthBatches:
+    """The ground truth of a test loader's batches, decoded in worker processes.
+
+    A second loader over :class:`GroundTruthMaps` with the test loader's batch sampler (so the
+    same indices, also on a shard) and as many workers; it runs ahead of the predictions as the
+    image loader does, so the main process neither decodes label files nor waits for them.
+
+    Args:
+        data_loader: the test loader (``num_workers > 0``).
+    """
+
+    def __init__(self, data_loader: DataLoader):
+        loader = DataLoader(GroundTruthMaps(data_loader.dataset),
+                            batch_sampler=data_loader.batch_sampler,
+                            num_workers=data_loader.num_workers, collate_fn=list,
+                            multiprocessing_context=data_loader.multiprocessing_context)
+        self._batches = iter(loader)
+
+    def next(self, indices: Sequence[int]) -> List[np.ndarray]:
+        """The label maps of the next batch, whose dataset indices must be ``indices``."""
+        items = next(self._batches)
+        got = [int(i) for i, _ in items]
+        if got != list(indices):
+            raise RuntimeError(f"The ground-truth loader gave the samples {got} for the batch "
+                               f"{list(indices)}; the test loader's batch sampler must give the "
+                               "same batches on every pass (a fixed order).")
+        for _, label in items:
+            if isinstance(label, SeglabError):
+                raise label
+        return [label for _, label in items]
+
+    def close(self) -> None:
+        """Stop the worker processes (also when the test stopped early)."""
+        self._batches = None
+
+
 def is_sharded(data_loader: DataLoader, allow_padding: bool = False) -> bool:
     """Whether the loader gives this rank only its shard of the dataset (a process group and a
     sampler split over all its ranks), so that results must be combined over ranks.
@@ -129,4 +186,4 @@ def is_sharded(data_loader: DataLoader, allow_padding: bool = False) -> bool:
 
 
 __all__ = ["unwrap_model", "model_device", "loader_batch_indices", "first_aug_metas",
-           "iter_predictions", "is_sharded"]
+           "iter_predictions", "is_sharded", "GroundTruthMaps", "GroundTruthBatches"]

@@ -99,8 +99,8 @@ def test_memory_does_not_grow_with_the_number_of_images(cfg):
     evaluator_sizes = []
     original_process = DatasetEvaluator.process
 
-    def spying_process(self, index, pred):
-        original_process(self, index, pred)
+    def spying_process(self, index, pred, label=None):
+        original_process(self, index, pred, label)
         state = [m.state_dict()["total_areas"] for m in self.part_metrics]
         evaluator_sizes.append(sum(t.numel() for t in state))
 

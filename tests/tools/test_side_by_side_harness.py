@@ -122,3 +122,49 @@ def test_a_seglab_row_without_the_mmseg_venv(tmp_path):
     model = sbs.json.loads((tmp_path / "r18_whole/model.json").read_text())
     assert model["backbone"]["norm_cfg"]["type"] == "BN"  # SyncBN -> BN for one process
     assert model["test_cfg"] == dict(mode="whole") and model["pretrained"] is None
+
+
+def test_test_tool_rows_run_both_tools_in_their_precision(tmp_path):
+    """The tools/test.py rows' commands (built without running anything): seglab's
+    tools/test.py and MMSeg's worker, bf16 on both sides in the bf16 row, one folder per row."""
+    args = sbs.argparse.Namespace(venv=str(tmp_path / "venv"), device="cpu", test_images=2,
+                                  test_workers=2)
+    bench = sbs.Bench(args, str(tmp_path))
+    bench.prepared["r18_test_tool"] = dict(ok=True, config="c.py", ckpt="m.pth", json="m.json",
+                                           edits={})
+    rows = {row.name: row for row in sbs.ROWS}
+    fp32 = bench.commands(rows["test_tool"], 0)
+    bf16 = bench.commands(rows["test_tool_bf16"], 1)
+    assert fp32["seglab"][1:5] == [str(ROOT / "tools/test.py"), "c.py", "m.pth", "--eval"]
+    assert "--precision" not in fp32["seglab"]
+    assert bf16["seglab"][-2:] == ["--precision", "bf16"]
+    for cmds, precision, folder in ((fp32, "fp32", "test_tool_mmseg_0"),
+                                    (bf16, "bf16", "test_tool_bf16_mmseg_1")):
+        mmseg = cmds["mmseg"]
+        assert mmseg[0] == str(tmp_path / "venv/bin/python")
+        assert mmseg[1].endswith("side_by_side/mmseg_worker.py")
+        assert mmseg[mmseg.index("--task") + 1] == "test_tool"
+        assert mmseg[mmseg.index("--precision") + 1] == precision
+        assert mmseg[mmseg.index("--workers") + 1] == "2"
+        assert mmseg[mmseg.index("--work-dir") + 1] == str(tmp_path / folder)
+    seglab_dirs = {c["seglab"][c["seglab"].index("--work-dir") + 1] for c in (fp32, bf16)}
+    assert seglab_dirs == {str(tmp_path / "test_tool_seglab_0"),
+                           str(tmp_path / "test_tool_bf16_seglab_1")}
+    assert (tmp_path / "synthetic_2/ImageSets/Segmentation/val.txt").read_text().split() == \
+        ["val_00000", "val_00001"]
+
+
+def test_table_sets_seglab_bf16_beside_mmseg_fp32():
+    rows = [sbs.Row("test_tool", "tools fp32", "test_tool", "t", unit="img/s", test_images=100),
+            sbs.Row("test_tool_bf16", "tools bf16", "test_tool", "t", precision="bf16",
+                    unit="img/s", test_images=100)]
+    summaries = {"test_tool": dict(seglab=dict(seconds=40.0), mmseg=dict(seconds=100.0)),
+                 "test_tool_bf16": dict(seglab=dict(seconds=25.0), mmseg=dict(seconds=80.0))}
+    lines = sbs.table(rows, summaries, ["CPU: test"]).splitlines()
+    assert "| tools fp32 | 2.50 img/s | 1.00 img/s | 0.40x |  |" in lines
+    assert "| tools bf16 | 4.00 img/s | 1.25 img/s | 0.31x |  |" in lines
+    assert ("| tools/test.py: seglab bf16 beside MMSeg fp32 | 4.00 img/s | 1.00 img/s | 0.25x "
+            "| |") in lines
+    # Without the float32 row there is nothing to set the bf16 run beside.
+    lines = sbs.table(rows[1:], summaries, ["CPU: test"]).splitlines()
+    assert not any("beside MMSeg fp32" in line for line in lines)

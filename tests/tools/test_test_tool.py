@@ -185,3 +185,27 @@ def test_syncbn_config_tests_in_one_process(tool, files, tmp_path):
         saved = pickle.load(f)
     for pred, ref in zip(saved, _reference(files["config"]).predictions):
         np.testing.assert_array_equal(pred, ref)
+
+
+def test_workers_and_batches_give_the_plain_predictions_and_metrics(tool, files, tmp_path):
+    """Images and label maps decoded in 2 loader workers, 3 images per forward: the --out maps
+    and the json metrics of a run without workers, one image per forward, exactly."""
+    runs = {}
+    for name, batch, workers in (("plain", 1, 0), ("fast", 3, 2)):
+        out, work = tmp_path / f"{name}.pkl", tmp_path / name
+        assert tool.main([files["config"], files["checkpoint"], "--eval", "mIoU", "mFscore",
+                          "--out", str(out), "--work-dir", str(work), "--device", "cpu",
+                          "--batch-size", str(batch),
+                          "--options", f"data.workers_per_gpu={workers}"]) == 0
+        with open(out, "rb") as f:
+            preds = pickle.load(f)
+        (json_file,) = work.glob("eval_*.json")
+        runs[name] = preds, json.loads(json_file.read_text())["metric"]
+    (plain, plain_metrics), (fast, fast_metrics) = runs["plain"], runs["fast"]
+    assert len(plain) == len(fast) == 5
+    for a, b in zip(plain, fast):
+        np.testing.assert_array_equal(a, b)
+    assert sorted(plain_metrics) == sorted(fast_metrics)
+    for key, value in plain_metrics.items():  # exact; NaN for a class absent everywhere
+        assert value == fast_metrics[key] or np.isnan([value, fast_metrics[key]]).all(), key
+    assert 0 < plain_metrics["mIoU"] < 1
