@@ -150,10 +150,15 @@ def find_resume(cfg: Config, logger: logging.Logger) -> "ResumeSource":
     restores its state from the same loaded dict. ``--auto-resume`` skips unreadable files,
     saying which and why.
     """
+    from seglab.config.v1x_checkpoint import resume_note
     from seglab.engine.resume import resolve_resume
 
-    return resolve_resume(cfg.get("resume_from"), bool(cfg.get("auto_resume")), cfg.work_dir,
-                          logger=logger)
+    source = resolve_resume(cfg.get("resume_from"), bool(cfg.get("auto_resume")), cfg.work_dir,
+                            logger=logger)
+    note = resume_note(source.checkpoint)  # what a MMSeg 1.x checkpoint does not restore
+    if note:
+        logger.warning(f"{source.path}: {note}")
+    return source
 
 
 def main(argv: Optional[List[str]] = None) -> int:

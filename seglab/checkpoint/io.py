@@ -21,6 +21,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import torch
 from torch import nn
 
+from ..config.v1x_checkpoint import MMENGINE_STAND_INS
 from ..errors import CheckpointError
 from ..utils import atomic_torch_save
 from ..version import __version__
@@ -80,10 +81,13 @@ def _precheck_globals(filename: str, path: str) -> List[Tuple[Any, str]]:
         needed = torch.serialization.get_unsafe_globals_in_checkpoint(path)
     except Exception:  # legacy (non-zip) format or an old torch: found one by one while loading
         return []
+    # MMSeg 1.x checkpoints pickle mmengine logging objects: harmless stand-ins load them.
+    stand_ins = [(MMENGINE_STAND_INS[name], name) for name in needed if name in MMENGINE_STAND_INS]
+    needed = [name for name in needed if name not in MMENGINE_STAND_INS]
     unsafe = [name for name in needed if not _is_numpy_data_global(name)]
     if unsafe:
         raise CheckpointError(_unsafe_message(filename, ", ".join(unsafe)))
-    allowed = [(_resolve_global(name), name) for name in needed]
+    allowed = stand_ins + [(_resolve_global(name), name) for name in needed]
     return allowed + (_numpy_dtype_classes() if "numpy.dtype" in needed else [])
 
 

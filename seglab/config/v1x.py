@@ -34,6 +34,7 @@ from typing import Any, Dict, Mapping, Optional
 from ..errors import ConfigError
 from .config import Config
 from .config_dict import to_plain
+from .v1x_checkpoint import checkpoint_meta  # noqa: F401  (1.x checkpoints' dataset_meta)
 
 # Top-level keys that only 1.x configs have; any one of them makes a config 1.x.
 MARKER_KEYS = ("train_dataloader", "val_dataloader", "test_dataloader", "optim_wrapper",
@@ -155,18 +156,3 @@ def load_config(filename: Any, cfg_options: Optional[Mapping[str, Any]] = None) 
         cfg.merge_from_dict(dict(cfg_options))
     return convert_1x_config(cfg) if is_1x_config(cfg) else cfg
 
-
-def checkpoint_meta(meta: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
-    """A checkpoint's ``meta`` with 0.x's ``CLASSES`` / ``PALETTE``, also for 1.x checkpoints.
-
-    MMSegmentation 1.x saves them as ``meta['dataset_meta'] = dict(classes=..., palette=...)``;
-    a 0.x (or seglab) meta is returned as it is.
-    """
-    meta = dict(meta or {})
-    dataset_meta = meta.get("dataset_meta")
-    if meta.get("CLASSES") is None and isinstance(dataset_meta, Mapping):
-        if dataset_meta.get("classes") is not None:
-            meta["CLASSES"] = list(dataset_meta["classes"])
-        if dataset_meta.get("palette") is not None:
-            meta["PALETTE"] = [list(c) for c in dataset_meta["palette"]]
-    return meta

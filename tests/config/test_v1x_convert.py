@@ -9,7 +9,7 @@ import copy
 import pytest
 
 from seglab.config import Config, V1xConfigError, convert_1x_config, is_1x_config, load_config
-from seglab.config.v1x import checkpoint_meta
+from seglab.config.v1x_checkpoint import checkpoint_meta
 
 MEAN, STD = [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]
 NORMALIZE = dict(type="Normalize", mean=MEAN, std=STD, to_rgb=True)

@@ -111,3 +111,18 @@ def test_test_tool_reports_the_test_evaluator_metrics(full_run, data_root, tmp_p
     assert names == ["val_00000.png", "val_00001.png"]
     pred = np.array(Image.open(out_dir / names[0]))
     assert pred.shape == (32, 32) and pred.max() < 6
+
+
+def test_resume_from_a_real_1x_checkpoint(data_root, tmp_path, caplog):
+    """tests/config/fixtures_1x/fcn_tiny_1x_iter3.pth, written by MMSeg 1.2.2 after 3
+    iterations of this config: training continues at iteration 4 with 1.x's lrs (from the saved
+    groups' initial_lr), saying what a 1.x checkpoint does not restore."""
+    ckpt = ROOT / "tests/config/fixtures_1x/fcn_tiny_1x_iter3.pth"
+    assert train(tmp_path, data_root, "--resume", str(ckpt)) == 0
+    poly = [0.0099 * (2 / 3) ** 0.9 + 1e-4, 0.0099 * (1 / 3) ** 0.9 + 1e-4, 1e-4]
+    assert [r["lr"] for r in records(tmp_path, "train")] == pytest.approx(poly, rel=2e-3)
+    (log,) = tmp_path.glob("*.log")
+    assert "MMSegmentation 1.x checkpoint: the weights, the optimizer state and the iteration " \
+           "are restored" in log.read_text()
+    final = torch.load(tmp_path / "iter_6.pth", map_location="cpu", weights_only=True)
+    assert final["meta"]["iter"] == 6 and final["meta"]["CLASSES"][1] == "disc"
