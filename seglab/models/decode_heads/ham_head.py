@@ -6,7 +6,9 @@ factorisation of the (C, H * W) map solved by a few multiplicative updates (:cla
 1x1 conv and a residual. Same keys, module names and numerics as MMSegmentation 1.x's
 ``mmseg.models.decode_heads.LightHamHead`` (no 0.x release), including where the random NMF
 bases are drawn: one ``torch.rand`` of the global CPU generator per forward with
-``rand_init=True`` (the configs' setting), so a seeded run reproduces MMSeg's outputs.
+``rand_init=True`` (the configs' setting), so a seeded run reproduces MMSeg's outputs. One
+difference: with ``rand_init=False`` the fixed bases are drawn when the head is built, not at
+its first forward (see :meth:`NMF2D.init_bases`).
 """
 from __future__ import annotations
 
