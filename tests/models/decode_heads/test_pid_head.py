@@ -141,6 +141,17 @@ def test_segmentor_passes_the_edge_map_from_the_batch():
         assert model.eval().encode_decode(img, metas).shape == (2, 3, 32, 32)
 
 
+def test_generate_edge_gives_the_fixtures_mmseg_edges():
+    """seglab's GenerateEdge on the pidnet_s fixture's labels gives MMSeg's gt_edge_map."""
+    from seglab.datasets.transforms import GenerateEdge
+
+    data = torch.load(ROOT / "tests/models/fixtures_1x/pidnet_s.inputs.pt", weights_only=True)
+    for gt, expected in zip(data["gt"], data["gt_edge_map"]):
+        seg = gt.numpy()
+        out = GenerateEdge(edge_width=4)(dict(gt_semantic_seg=seg, img_shape=seg.shape))
+        np.testing.assert_array_equal(out["gt_edge_map"], expected.numpy())
+
+
 def test_the_1x_config_trains_a_step_on_its_own_pipeline():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
