@@ -191,6 +191,9 @@ class Resize(BaseTransform):
 
     def transform(self, results: Dict) -> Dict:
         if self.v1x:  # 1.x: the transform's own scale, else the image size times scale_factor
+            if isinstance(self.scale, numbers.Number) and not self.keep_ratio:
+                raise ConfigError(f"Resize(keep_ratio=False) got the number {self.scale} as its "
+                                  f"scale (from RandomChoiceResize scales): give (w, h) pairs.")
             if self.scale:
                 results["scale"] = self.scale
             else:

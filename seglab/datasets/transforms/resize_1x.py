@@ -47,8 +47,7 @@ class _ScaleDrawingResize(BaseTransform):
     def transform(self, results: Dict) -> Dict:
         scale, idx = self._draw_scale(results)
         self.resize.scale = scale
-        results = self.resize(results)
-        results["scale"] = scale
+        results = self.resize(results)  # sets results['scale'] to the scale it used
         if idx is not None:
             results["scale_idx"] = idx
         return results
@@ -117,7 +116,9 @@ class RandomChoiceResize(_ScaleDrawingResize):
         if not scales or not all(isinstance(s, numbers.Integral) or _is_pair(s) for s in scales):
             raise ConfigError(f"RandomChoiceResize(scales={scales!r}): expected a list of (w, h) "
                               f"pairs or ints.")
-        self.scales = [(s, s) if isinstance(s, numbers.Integral) else tuple(s) for s in scales]
+        # as 1.x, an int reaches the inner resize as it is: Resize(keep_ratio=True) then scales
+        # the image by it (a factor), ResizeShortestEdge takes it as the short edge
+        self.scales = [s if isinstance(s, numbers.Integral) else tuple(s) for s in scales]
         self.resize_cfg = dict(type=resize_type, **resize_kwargs)
         self.resize = _build_resize("RandomChoiceResize", resize_type, resize_kwargs)
 

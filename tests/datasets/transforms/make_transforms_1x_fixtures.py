@@ -62,6 +62,11 @@ CASES = [
                                  keep_ratio=False), 5),
     ("random_choice_resize", dict(type="RandomChoiceResize", scales=[(20, 10), (34, 26), 16],
                                   keep_ratio=True), 2),
+    # an int scale reaches Resize unconverted: with keep_ratio, 1.x rescales by it as a factor
+    ("random_choice_resize_int", dict(type="RandomChoiceResize", scales=[(20, 10), (34, 26), 2],
+                                      keep_ratio=True), 3),
+    ("random_choice_shortest_edge", dict(type="RandomChoiceResize", scales=[12, 20],
+                                         resize_type="ResizeShortestEdge", max_size=30), 1),
     ("flip_list", dict(type="RandomFlip", prob=[0.3, 0.3, 0.2],
                        direction=["horizontal", "vertical", "diagonal"]), 1),
     ("flip_list_b", dict(type="RandomFlip", prob=0.9, direction=["horizontal", "vertical"]), 4),

@@ -56,7 +56,8 @@ def test_transform_equals_mmseg_1x(case, cfg, seed):
                                    atol=ATOL.get(case, 0))
     assert list(out["img_shape"][:2]) == list(out["img"].shape[:2])
     if "scale" in ref:
-        assert list(out["scale"]) == ref["scale"]
+        scale = out["scale"]  # (w, h), or the int of RandomChoiceResize(scales=[..., 2])
+        assert (list(scale) if isinstance(scale, tuple) else scale) == ref["scale"]
         assert out["scale_factor"][:2].tolist() == pytest.approx(ref["scale_factor"], rel=1e-6)
         assert out["keep_ratio"] == ref["keep_ratio"]
     if "scale_idx" in ref:
@@ -174,6 +175,8 @@ def test_resize_keeps_0x_behaviour_and_refuses_mixed_dialects():
         Resize(scale_factor=(1.0, 2.0, 3.0))
     with pytest.raises(ConfigError, match="ratio_range"):
         RandomResize(scale=(64, 16))
+    with pytest.raises(ConfigError, match=r"give \(w, h\) pairs"):
+        build_from_cfg(dict(type="RandomChoiceResize", scales=[3]), TRANSFORMS)(sample())
 
 
 def test_flip_and_crop_1x_arguments():
