@@ -11,8 +11,9 @@ The graph maps ``input`` (N, 3, H, W) normalised images to ``output`` (N, C, H, 
 tools/deploy_test.py post-process exactly as tools/test.py). In ``slide`` mode the graph is one
 ``test_cfg.crop_size`` window and deploy_test runs the sliding window around it, so one file
 serves every image size; ``--shape`` is then the image --verify slides over.
-``--dynamic-export`` makes the batch and, in whole mode, H and W dynamic (then --verify also
-runs MMSeg's check on a 1.5x larger batch of two). ``--verify`` prints the max abs logit
+``--dynamic-export`` makes the batch, H and W dynamic (in slide mode too, unlike MMSeg 0.x:
+the windows of an image smaller than the crop are smaller); --verify then also runs MMSeg's
+check on a 1.5x larger batch of two. ``--verify`` prints the max abs logit
 difference between ONNX Runtime and PyTorch and fails above ``atol + rtol * |logit|``.
 Without ``--shape`` the size is the test pipeline's ``img_scale``, as in MMSeg.
 Needs onnx and onnxruntime: ``pip install seglab[onnx]``.
@@ -60,7 +61,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="override config settings, key=value (e.g. "
                         "model.test_cfg.mode=slide)")
     parser.add_argument("--dynamic-export", action="store_true",
-                        help="export with dynamic batch (and, in whole mode, height and width)")
+                        help="export with dynamic batch, height and width")
     return parser.parse_args(argv)
 
 

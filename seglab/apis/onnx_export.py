@@ -10,11 +10,14 @@ size, softmax, flip, argmax) as tools/test.py, which gives the same mIoU.
 
 Inference modes:
 
-- ``whole``: the graph is the whole image; ``dynamic_export`` makes N, H and W dynamic.
-- ``slide``: the graph is one window (``test_cfg.crop_size``; ``dynamic_export`` makes N
-  dynamic) and the sliding-window loop runs around ONNX Runtime
-  (:func:`seglab.models.segmentors.inference.slide_inference`, MMSeg's count-matrix average).
-  One file then serves every image size, where MMSeg 0.x traces the loop for one image size.
+- ``whole``: the graph is the whole image.
+- ``slide``: the graph is one window (``test_cfg.crop_size``) and the sliding-window loop runs
+  around ONNX Runtime (:func:`seglab.models.segmentors.inference.slide_inference`, MMSeg's
+  count-matrix average). One file then serves every image size, where MMSeg 0.x traces the
+  loop for one image size.
+
+``dynamic_export`` makes N, H and W dynamic in both modes (MMSeg 0.x: only N in slide mode; here
+the windows of an image smaller than the crop are smaller, and need a dynamic H or W).
 
 The legacy TorchScript-based exporter (``torch.onnx.export(dynamo=False)``) is used: it needs
 no ``onnxscript`` and exports every family the sweep covers. Two ops get an export-only
@@ -156,9 +159,9 @@ def graph_input_shape(model: nn.Module, input_shape: Sequence[int]) -> Tuple[int
     return tuple(int(s) for s in input_shape)
 
 
-def dynamic_axes_of(mode: str) -> dict:
-    """MMSeg's dynamic axes: batch and size in whole mode, batch only in slide mode."""
-    axes = {0: "batch", 2: "height", 3: "width"} if mode == "whole" else {0: "batch"}
+def dynamic_axes() -> dict:
+    """Batch, height and width of the input and the output."""
+    axes = {0: "batch", 2: "height", 3: "width"}
     return {INPUT_NAME: dict(axes), OUTPUT_NAME: dict(axes)}
 
 
@@ -183,7 +186,7 @@ def export_onnx(model: nn.Module, output_file: str, input_shape: Sequence[int],
         output_file: the .onnx path (written through a temporary file).
         input_shape: (N, 3, H, W) of the traced input (whole mode; see :func:`graph_input_shape`).
         opset_version: ONNX opset.
-        dynamic_export: dynamic axes (see :func:`dynamic_axes_of`).
+        dynamic_export: dynamic batch, height and width.
         rescale_shape: whole mode: the graph resizes its logits to this (h, w).
         show: print the traced graph (``verbose``).
 
@@ -204,7 +207,7 @@ def export_onnx(model: nn.Module, output_file: str, input_shape: Sequence[int],
             warnings.simplefilter("ignore")  # TracerWarnings and the exporter's deprecation note
             torch.onnx.export(graph, (dummy,), tmp, input_names=[INPUT_NAME],
                               output_names=[OUTPUT_NAME], opset_version=opset_version,
-                              dynamic_axes=dynamic_axes_of(mode) if dynamic_export else None,
+                              dynamic_axes=dynamic_axes() if dynamic_export else None,
                               verbose=show, do_constant_folding=True, dynamo=False)
         _declare_output_channels(tmp, model.out_channels)
         os.replace(tmp, output_file)
@@ -281,6 +284,11 @@ class ONNXRuntimeSegmentor(EncoderDecoder):
         """Logits (N, C, H, W) of ONNX Runtime, in chunks of the graph's static batch."""
         if self.static_hw is not None and tuple(img.shape[2:]) != self.static_hw:
             h, w = img.shape[2:]
+            if self._test_mode() == "slide":
+                raise ConfigError(
+                    f"{self.onnx_file} was exported for {self.static_hw[0]}x{self.static_hw[1]} "
+                    f"windows (a static shape), but an image is smaller than the crop and its "
+                    f"window is {h}x{w}: export again with --dynamic-export.")
             raise ConfigError(
                 f"{self.onnx_file} was exported for {self.static_hw[0]}x{self.static_hw[1]} "
                 f"inputs (a static shape), but a test input is {h}x{w}: export again with "
@@ -319,12 +327,12 @@ def logits_difference(reference: torch.Tensor, other: torch.Tensor, atol: float,
 def verify_inputs(model: nn.Module, input_shape: Sequence[int], dynamic_export: bool,
                   image: Optional[torch.Tensor] = None) -> List[torch.Tensor]:
     """Images to compare on: ``image`` (default: uniform noise of ``input_shape``); with dynamic
-    whole-mode export also MMSeg's check of a 1.5x larger batch of the image and its flip
-    (batch and size both change)."""
+    export also MMSeg's check of a 1.5x larger batch of the image and its flip (batch and size
+    both change)."""
     img = image if image is not None else torch.from_numpy(
         np.random.RandomState(0).rand(*input_shape).astype(np.float32))
     inputs = [img]
-    if dynamic_export and test_mode_of(model) == "whole":
+    if dynamic_export:
         big = resize(img, scale_factor=1.5, mode="nearest")
         inputs.append(torch.cat([big, big.flip(-1)], dim=0))
     return inputs

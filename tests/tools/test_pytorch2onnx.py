@@ -35,12 +35,9 @@ def _dims(value_info):
     return [d.dim_value or d.dim_param for d in value_info.type.tensor_type.shape.dim]
 
 
-def _trained(workflow, options=()):
-    cfg = Config.fromfile(SMOKE)
-    if options:
-        from seglab.config import DictAction  # noqa: F401 (the tool's parser; same merge)
-        cfg.merge_from_dict(dict(o.split("=", 1) for o in options))
-    model, _ = build_and_load(cfg, str(workflow["work_dir"] / "latest.pth"), strict=True)
+def _trained(workflow):
+    model, _ = build_and_load(Config.fromfile(SMOKE), str(workflow["work_dir"] / "latest.pth"),
+                              strict=True)
     return model.eval()
 
 
