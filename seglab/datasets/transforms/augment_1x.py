@@ -22,7 +22,8 @@ class GenerateEdge(BaseTransform):
     A pixel is marked when its label differs from the one below, to the right, below-right or
     below-left of it (pairs with ``ignore_index`` skipped; the mark goes to the pixel in the
     upper / left position of each pair, as 1.x), then the marks are dilated with an
-    ``edge_width`` x ``edge_width`` square. ``PackSegInputs`` packs the map.
+    ``edge_width`` x ``edge_width`` square. The map joins ``seg_fields`` (later steps such as the
+    data preprocessor's ``Pad`` treat it as a label map) and ``PackSegInputs`` packs it.
 
     Args:
         edge_width: the dilation size.
@@ -55,6 +56,10 @@ class GenerateEdge(BaseTransform):
         kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (self.edge_width, self.edge_width))
         results["gt_edge_map"] = cv2.dilate(edge, kernel)
         results["edge_width"] = self.edge_width
+        # a label map from here on: the Pad that seglab runs for 1.x's data_preprocessor pads it
+        # with seg_pad_val, as 1.x pads the batch's edge maps
+        if "gt_edge_map" not in results.setdefault("seg_fields", []):
+            results["seg_fields"].append("gt_edge_map")
         return results
 
 

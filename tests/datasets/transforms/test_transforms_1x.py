@@ -216,11 +216,15 @@ def test_loading_1x_arguments(tmp_path):
         LoadAnnotations(reduce_zero_label=False)(dict(ann, reduce_zero_label=True))
 
 
-def test_pad_takes_1x_pad_val_dict():
+def test_pad_takes_1x_pad_val_dict_and_pads_the_edge_map():
     out = Pad(size=(4, 5), pad_val=dict(img=3, seg=7))(sample() | dict(
         img=np.zeros((2, 3, 3), np.uint8), gt_semantic_seg=np.zeros((2, 3), np.uint8)))
     assert out["img"].shape == (4, 5, 3) and out["img"][3, 4].tolist() == [3, 3, 3]
     assert out["gt_semantic_seg"][3, 4] == 7 and out["gt_semantic_seg"][1, 2] == 0
+    edge = Pad(size=(16, 20), seg_pad_val=255)(
+        build_from_cfg(dict(type="GenerateEdge"), TRANSFORMS)(sample()))
+    assert edge["gt_edge_map"].shape == (16, 20) and edge["gt_edge_map"][15, 19] == 255
+    np.testing.assert_array_equal(edge["gt_edge_map"][:13, :17], FIXTURES["edge/seg"])
     with pytest.raises(ConfigError, match="padding_mode='reflect'"):
         Pad(size=(4, 4), padding_mode="reflect")
     with pytest.raises(ConfigError, match="'depth'"):
