@@ -21,11 +21,11 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import torch
 from torch import nn
 
-from ..config.v1x_checkpoint import MMENGINE_STAND_INS
 from ..errors import CheckpointError
 from ..utils import atomic_torch_save
 from ..version import __version__
 from .mismatch import CheckpointMismatchError, _mismatch_report
+from .mmengine_stand_ins import MMENGINE_STAND_INS
 from .model_zoo import resolve_checkpoint_path
 
 PathLike = Union[str, os.PathLike]

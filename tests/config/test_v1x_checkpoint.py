@@ -11,7 +11,8 @@ from seglab.apis import init_segmentor
 from seglab.checkpoint import load_checkpoint
 from seglab.checkpoint.io import load_checkpoint_file
 from seglab.config import load_config
-from seglab.config.v1x_checkpoint import HistoryBufferStandIn, getattr_stand_in, resume_note
+from seglab.checkpoint.mmengine_stand_ins import HistoryBufferStandIn, getattr_stand_in
+from seglab.config.v1x_checkpoint import resume_note
 from seglab.errors import CheckpointError
 from seglab.models import build_segmentor
 
