@@ -9,9 +9,10 @@ share), ``optimizer`` (the torch optimizer's state, with each group's ``initial_
 
 seglab unpickles with ``weights_only=True``; those two mmengine globals get harmless stand-ins
 (:mod:`seglab.checkpoint.mmengine_stand_ins`). Resuming then restores the weights, the optimizer
-state and the iteration; the learning rate is recomputed from the groups' ``initial_lr`` and the iteration by the config's
-schedule (for the same ``param_scheduler`` it equals what the saved scheduler states would
-give); the message hub and the random states (1.x saves none) are not restored.
+state and the iteration; the learning rate is recomputed from the groups' ``initial_lr`` and the
+iteration by the config's schedule (for the same ``param_scheduler`` it equals what the saved
+scheduler states would give); the message hub and the random states (1.x saves none) are not
+restored.
 """
 from __future__ import annotations
 
