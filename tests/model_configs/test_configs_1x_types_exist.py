@@ -13,6 +13,7 @@ seglab's registries give today.
 """
 from __future__ import annotations
 
+import functools
 import importlib
 from pathlib import Path
 from typing import Iterator, List, Mapping, Tuple
@@ -130,9 +131,13 @@ def key_problems(cfg: Mapping) -> List[str]:
     return problems
 
 
+@functools.lru_cache(maxsize=None)
+def _load(path: str) -> dict:
+    return Config.fromfile(ROOT / path).to_dict()
+
+
 def missing_types(path: str) -> List[str]:
-    cfg = Config.fromfile(ROOT / path).to_dict()
-    return sorted(t for t in _types(cfg, set()) if not _is_known(t))
+    return sorted(t for t in _types(_load(path), set()) if not _is_known(t))
 
 
 def current_manifest() -> dict:
@@ -179,7 +184,7 @@ def test_seglab_families_run_their_1x_pipelines(manifest):
 def test_registered_transforms_take_the_1x_arguments():
     problems = {}
     for path in CONFIGS:
-        found = key_problems(Config.fromfile(ROOT / path).to_dict())
+        found = key_problems(_load(path))
         if found:
             problems[path] = found
     assert not problems, "\n".join(f"{p}: {'; '.join(f)}" for p, f in list(problems.items())[:20])
