@@ -47,7 +47,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -77,8 +77,11 @@ class Row:
     precision: str = "fp32"
     unit: str = "s"
     test_images: int = 0  # set from --test-images (img/s rows)
+    tool_args: Tuple[str, ...] = ()  # more seglab tools/test.py options (a seglab-only row)
 
 
+# seglab's opt-in float32 fast paths (logits equal to 1e-5, not bit for bit: own rows).
+FAST_PATHS = ("--fuse-conv-bn", "--channels-last")
 # model key -> (config, edits); the test-tool model is written by the driver (see test_config).
 MODELS = {
     "r50_whole": (R50, dict(test_scale=[2048, 512])),
@@ -101,12 +104,20 @@ ROWS = [
         1024, 2048, precision="bf16"),
     Row("test_tool_bf16", "tools/test.py --precision bf16 (MMSeg: TestLoop fp16=True, bf16 "
         "autocast on a CPU)", "test_tool", "r18_test_tool", precision="bf16", unit="img/s"),
+    Row("test_tool_fast", "tools/test.py --fuse-conv-bn --channels-last (seglab only)",
+        "test_tool", "r18_test_tool", unit="img/s", tool_args=FAST_PATHS),
+    Row("test_tool_fast_bf16", "tools/test.py --precision bf16 --fuse-conv-bn --channels-last "
+        "(seglab only)", "test_tool", "r18_test_tool", precision="bf16", unit="img/s",
+        tool_args=FAST_PATHS),
 ]
 RSS_ROWS = {"fcn_r50_whole": "Peak RSS, FCN R50-D8 whole 512x512",
             "fcn_r18_train": "Peak RSS, FCN R18-D8 train step"}
 # (row, reference row, title): seglab of the first beside MMSeg of the second (issue 13 states
 # its bf16 tools/test.py target against MMSeg's float32 run).
-CROSS_ROWS = [("test_tool_bf16", "test_tool", "tools/test.py: seglab bf16 beside MMSeg fp32")]
+CROSS_ROWS = [("test_tool_bf16", "test_tool", "tools/test.py: seglab bf16 beside MMSeg fp32"),
+              ("test_tool_fast", "test_tool", "tools/test.py: seglab fast paths beside MMSeg fp32"),
+              ("test_tool_fast_bf16", "test_tool",
+               "tools/test.py: seglab bf16 + fast paths beside MMSeg fp32")]
 
 
 # --- setup ----------------------------------------------------------------------------------
@@ -263,7 +274,8 @@ data = dict(workers_per_gpu={self.args.test_workers}, test=dict(
                     if "--precision" not in f.read():
                         raise NotImplementedError("tools/test.py has no --precision (n/a)")
                 seglab += ["--precision", row.precision]
-            mmseg = self.mmseg_cmd(
+            seglab += list(row.tool_args)
+            mmseg = None if row.tool_args else self.mmseg_cmd(
                 "--task", "test_tool", "--model-json", prep["json"], "--ckpt", prep["ckpt"],
                 "--data-root", self.test_data(), "--workers", str(a.test_workers),
                 "--num-images", str(a.test_images), "--precision", row.precision,
@@ -383,18 +395,21 @@ def cell(summary: dict, lib: str, row: Row) -> str:
     return error if error == "n/a" else f"error: {error}"
 
 
+def row_line(row: Row, s: dict) -> str:
+    """The table line of one row's summary."""
+    ratio = (f"{s['seglab']['seconds'] / s['mmseg']['seconds']:.2f}x"
+             if "seglab" in s and "mmseg" in s else "n/a")
+    agree = "" if s.get("agree") is None else f"{100 * s['agree']:.3f}%"
+    if any(v is not None for v in s.get("miou", {}).values()):
+        agree = "mIoU " + " / ".join("n/a" if v is None else f"{v:.2f}"
+                                     for v in s["miou"].values())
+    return (f"| {row.title} | {cell(s, 'seglab', row)} | {cell(s, 'mmseg', row)} | "
+            f"{ratio} | {agree} |")
+
+
 def table(rows: List[Row], summaries: Dict[str, dict], machine: List[str]) -> str:
     lines = ["| work | seglab | MMSeg 1.2.2 | seglab / MMSeg | agree |", "|---|---|---|---|---|"]
-    for row in rows:
-        s = summaries[row.name]
-        ratio = (f"{s['seglab']['seconds'] / s['mmseg']['seconds']:.2f}x"
-                 if "seglab" in s and "mmseg" in s else "n/a")
-        agree = "" if s.get("agree") is None else f"{100 * s['agree']:.3f}%"
-        if any(v is not None for v in s.get("miou", {}).values()):
-            agree = "mIoU " + " / ".join("n/a" if v is None else f"{v:.2f}"
-                                         for v in s["miou"].values())
-        lines.append(f"| {row.title} | {cell(s, 'seglab', row)} | {cell(s, 'mmseg', row)} | "
-                     f"{ratio} | {agree} |")
+    lines += [row_line(row, summaries[row.name]) for row in rows]
     by_name = {row.name: row for row in rows}
     for name, reference, title in CROSS_ROWS:
         if name not in by_name or reference not in by_name:
@@ -450,6 +465,7 @@ def main(argv=None) -> int:
     for row in rows:
         print(f"... {row.name}", flush=True)
         summaries[row.name] = bench.run_row(row)
+        print(row_line(row, summaries[row.name]), flush=True)  # long runs: as it goes
     cpu = cpu_info()
     # Workers report their torch; tools/test.py (seglab's test-tool rows) reports none.
     versions = {lib: next((s[lib]["torch"] for s in summaries.values()
