@@ -1,4 +1,4 @@
-"""``PIDNet``: `PIDNet <https://arxiv.org/abs/2206.02066>`_, a three-branch real-time CNN (MMSeg 1.x).
+"""``PIDNet``: `PIDNet <https://arxiv.org/abs/2206.02066>`_, a three-branch real-time CNN (1.x).
 
 Same constructor keys, module names (state_dict keys) and arithmetic as MMSegmentation 1.x's
 ``mmseg.models.backbones.PIDNet`` (a 1.x-only model). After DDRNet's stem (1/8):
@@ -67,7 +67,8 @@ class PagFM(nn.Module):
                  with_channel: bool = False, upsample_mode: str = "bilinear",
                  norm_cfg: Optional[Mapping] = BN, act_cfg: Optional[Mapping] = RELU):
         super().__init__()
-        self.after_relu, self.with_channel, self.upsample_mode = after_relu, with_channel, upsample_mode
+        self.after_relu, self.with_channel = after_relu, with_channel
+        self.upsample_mode = upsample_mode
         self.f_i = ConvModule(in_channels, channels, 1, norm_cfg=norm_cfg, act_cfg=None)
         self.f_p = ConvModule(in_channels, channels, 1, norm_cfg=norm_cfg, act_cfg=None)
         if with_channel:

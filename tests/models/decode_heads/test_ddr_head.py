@@ -51,7 +51,8 @@ def test_outputs_and_losses():
     ohem, ce = (build_loss(c) for c in LOSSES)
     torch.testing.assert_close(losses["loss_context"], ohem(up(final), label[:, 0]))
     torch.testing.assert_close(losses["loss_spatial"], ce(up(spatial), label[:, 0]))
-    torch.testing.assert_close(losses["acc_seg"], accuracy(up(final), label[:, 0], ignore_index=255))
+    torch.testing.assert_close(losses["acc_seg"],
+                               accuracy(up(final), label[:, 0], ignore_index=255))
     with torch.no_grad():
         torch.testing.assert_close(head.eval()(feats), head.forward_test(feats, [], None))
 

@@ -4,15 +4,15 @@ Run with the MMSegmentation virtualenv, from anywhere (it writes next to this fi
 
     /work/mmseg-venv/bin/python tests/models/fixtures_1x/make_pidnet_ddrnet.py [--check]
 
-``--check`` writes into a temporary directory and compares byte by byte with the committed
-files. Three tiny models (``pidnet_s``: PIDNet-S structure, PAPPM + LightBag; ``pidnet_l``:
+``--check`` writes into a temporary directory and compares with the committed files (tensors by
+content). Three tiny models (``pidnet_s``: PIDNet-S structure, PAPPM + LightBag; ``pidnet_l``:
 PIDNet-L structure, DAPPM + Bag; ``ddrnet``: DDRNet-23-slim structure), built, randomised and
 fed as shared/data/mmseg-zoo/README.md describes (``randomize``, ``inputs`` and the dropout rule
-are make_segnext.py's, imported). The labels are blocky (4x4 random classes, each a 16x16 block)
-so that the boundary label has edges and non-edges; the input is 2x3x32x64, and PIDHead's ``d_cls_seg.bias`` is raised
-by ``BOUNDARY_BIAS`` after ``randomize`` so that some pixels are predicted boundaries
-(``loss_sem_bd`` reads only those). See the PIDNet / DDRNet section of
-README.md here. seglab is never imported.
+are make_segnext.py's, imported). The labels are blocky (random classes in 16x16 blocks) so that
+the boundary label has edges and non-edges; the input is 2x3x32x64; PIDHead's
+``d_cls_seg.bias`` is raised by ``BOUNDARY_BIAS`` after ``randomize`` so that some pixels are
+predicted boundaries (``loss_sem_bd`` reads only those). See the pidnet_s section of README.md
+here. seglab is never imported.
 """
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ import tempfile
 from typing import Dict
 
 HERE = osp.dirname(osp.abspath(__file__))
+REPO = osp.abspath(osp.join(HERE, "..", "..", ".."))
 sys.path.insert(0, HERE)
 
 import numpy as np  # noqa: E402
@@ -233,7 +234,7 @@ def main() -> None:
     args = parser.parse_args()
     if not args.check:
         for path in write(HERE).values():
-            print(f"{os.path.getsize(path):8d}  {osp.relpath(path, osp.join(HERE, '..', '..', '..'))}")
+            print(f"{os.path.getsize(path):8d}  {osp.relpath(path, REPO)}")
         return
     with tempfile.TemporaryDirectory() as tmp:
         written = write(tmp)
