@@ -16,6 +16,8 @@ import pytest
 import torch
 from PIL import Image
 
+from seglab.errors import ConfigError
+
 from train_helpers import (ROOT, data_root, load_train_tool, restore_torch_globals,  # noqa: F401
                            run_once)
 
@@ -126,3 +128,16 @@ def test_resume_from_a_real_1x_checkpoint(data_root, tmp_path, caplog):
            "are restored" in log.read_text()
     final = torch.load(tmp_path / "iter_6.pth", map_location="cpu", weights_only=True)
     assert final["meta"]["iter"] == 6 and final["meta"]["CLASSES"][1] == "disc"
+
+
+def test_test_tool_tta(full_run, data_root, tmp_path):
+    """--tta tests with the config's tta_pipeline (3 scales x 2 flips merged by the segmentor's
+    aug_test); without a tta_pipeline it says to use --aug-test."""
+    tool = load_test_tool()
+    argv = [str(CONFIG), str(full_run / "latest.pth"), "--device", "cpu", "--work-dir",
+            str(tmp_path), "--tta", "--cfg-options", *options(data_root, "test")]
+    assert tool.main(argv) == 0
+    (eval_json,) = tmp_path.glob("eval_*.json")
+    assert 0 <= json.loads(eval_json.read_text())["metric"]["mIoU"] <= 1
+    with pytest.raises(ConfigError, match=r"--tta needs the config's tta_pipeline"):
+        tool.main(argv + ["tta_pipeline=None"])
