@@ -107,6 +107,10 @@ def label_settings(dataset) -> Tuple[bool, Optional[Dict[int, int]]]:
     transforms = getattr(getattr(dataset, "pipeline", None), "transforms", [])
     loaders = [t for t in transforms if isinstance(t, LoadAnnotations)]
     reduce = loaders[0].reduce_zero_label if loaders else bool(dataset.reduce_zero_label)
+    if reduce is None:  # LoadAnnotations() takes the sample's flag (1.x datasets set it)
+        sample: dict = {}
+        dataset.pre_pipeline(sample)
+        reduce = bool(sample.get("reduce_zero_label", False))
     label_map = dataset.label_map if getattr(dataset, "custom_classes", False) else None
     return reduce, label_map
 

@@ -81,3 +81,13 @@ def test_1x_order_reduce_zero_label_then_label_map(tmp_path):
                              classes=("aorta", "liver"), **cfg), DATASETS)
     assert ds.label_map == {i: {1: 0, 5: 1}.get(i, 255) for i in range(9)}
     assert ds[0]["gt_semantic_seg"][0, 0].tolist() == [255, 255, 0, 1, 255, 255]
+
+
+def test_dataset_check_reads_the_1x_flag(tmp_path):
+    from seglab.datasets.dataset_check import label_settings
+
+    cfg = dict(img_suffix=".png", classes=("a", "b", "c"), **_tiny(tmp_path))
+    one = build_from_cfg(dict(type="BaseSegDataset", reduce_zero_label=True, **cfg), DATASETS)
+    zero = build_from_cfg(dict(type="CustomDataset", reduce_zero_label=True, **cfg), DATASETS)
+    # 1.x: LoadAnnotations() follows the dataset; 0.x: its own default, False
+    assert label_settings(one)[0] is True and label_settings(zero)[0] is False
