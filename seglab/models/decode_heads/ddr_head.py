@@ -36,13 +36,19 @@ def pre_act_head(in_channels: int, channels: int, norm_cfg: Optional[Mapping],
 
 
 def check_loss_list(head: BaseDecodeHead, count: int, roles: str) -> None:
-    """A ConfigError unless ``loss_decode`` is a list of ``count`` losses (their ``roles``)."""
+    """A ConfigError unless ``loss_decode`` is a list of ``count`` losses (their ``roles``) and
+    no ``sampler`` is set (these heads call each loss on its own branch, as MMSeg, which
+    ignores a sampler here)."""
+    path = current_build_path()
+    where = f"{path + ': ' if path else ''}{type(head).__name__}"
     if not isinstance(head.loss_decode, nn.ModuleList) or len(head.loss_decode) != count:
         got = (f"{len(head.loss_decode)} losses" if isinstance(head.loss_decode, nn.ModuleList)
                else "one loss dict")
-        path = current_build_path()
-        raise ConfigError(f"{path + ': ' if path else ''}{type(head).__name__} needs loss_decode "
-                          f"as a list of {count} loss dicts ({roles}), got {got}.")
+        raise ConfigError(f"{where} needs loss_decode as a list of {count} loss dicts ({roles}), "
+                          f"got {got}.")
+    if head.sampler is not None:
+        raise ConfigError(f"{where} uses no pixel sampler; remove sampler (OhemCrossEntropy in "
+                          f"loss_decode selects hard pixels).")
 
 
 def resize_to(logit: torch.Tensor, label: torch.Tensor, align_corners: bool) -> torch.Tensor:

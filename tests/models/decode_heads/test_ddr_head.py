@@ -61,6 +61,8 @@ def test_loss_decode_must_be_a_pair():
     with pytest.raises(ConfigError, match=r"DDRHead needs loss_decode as a list of 2 loss dicts "
                                           r"\(final map, spatial branch\), got one loss dict"):
         build_head(dict(HEAD, loss_decode=dict(type="CrossEntropyLoss")))
+    with pytest.raises(ConfigError, match="DDRHead uses no pixel sampler; remove sampler"):
+        build_head(dict(HEAD, sampler=dict(type="OHEMPixelSampler", thresh=0.7)))
     default = build_head({k: v for k, v in HEAD.items() if k != "loss_decode"})
     assert [m.loss_weight for m in default.loss_decode] == [1.0, 0.4]
 
