@@ -126,8 +126,10 @@ class GroundTruthBatches:
     """The ground truth of a test loader's batches, decoded in worker processes.
 
     A second loader over :class:`GroundTruthMaps` with the test loader's batch sampler (so the
-    same indices, also on a shard) and as many workers; it runs ahead of the predictions as the
-    image loader does, so the main process neither decodes label files nor waits for them.
+    same indices, also on a shard) and a quarter of its workers (at least one: a label map
+    decodes several times faster than an image goes through the test pipeline); it runs ahead of
+    the predictions as the image loader does, so the main process neither decodes label files
+    nor waits for them.
 
     Args:
         data_loader: the test loader (``num_workers > 0``).
@@ -136,7 +138,8 @@ class GroundTruthBatches:
     def __init__(self, data_loader: DataLoader):
         loader = DataLoader(GroundTruthMaps(data_loader.dataset),
                             batch_sampler=data_loader.batch_sampler,
-                            num_workers=data_loader.num_workers, collate_fn=list,
+                            num_workers=max(1, data_loader.num_workers // 4),
+                            collate_fn=list,
                             multiprocessing_context=data_loader.multiprocessing_context)
         self._batches = iter(loader)
 
