@@ -70,7 +70,7 @@ def main(argv=None) -> int:
     export.save(traced, args.output_file,
                 export.export_meta(model, input_shape, traced.batch_free, cfg))
     print(f"Successfully exported TorchScript model: {args.output_file}")
-    print(*export.trace_summary(traced), sep="\n")
+    print(export.input_description(traced))
     return 0
 
 

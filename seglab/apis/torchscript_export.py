@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from typing import Any, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -182,7 +182,7 @@ def read_meta(path: str) -> dict:
     return json.loads(extra["meta.json"])
 
 
-def trace_summary(traced: torch.jit.ScriptModule) -> List[str]:
-    """One line on what the module accepts, for the tool's output."""
+def input_description(traced: torch.jit.ScriptModule) -> str:
+    """What the module accepts, for the tool's output."""
     batch = "any N" if traced.batch_free else "N = 1 (its graph fixes the batch)"
-    return [f"Input: (N, 3, {traced.height}, {traced.width}) normalised images, {batch}."]
+    return f"Input: (N, 3, {traced.height}, {traced.width}) normalised images, {batch}."
