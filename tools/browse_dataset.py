@@ -21,7 +21,7 @@ import numpy as np
 # Run from a source checkout without installing seglab.
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from seglab.config import Config, add_cfg_options_args  # noqa: E402
+from seglab.config import add_cfg_options_args, load_config  # noqa: E402
 from seglab.errors import SeglabError  # noqa: E402
 
 IGNORE_COLOUR = (224, 224, 192)  # VOC's colour for its 255 boundary band
@@ -90,9 +90,7 @@ def main(argv=None) -> int:
     from seglab.visualization.overlay import write_image
 
     try:
-        cfg = Config.fromfile(args.config)
-        if args.cfg_options:
-            cfg.merge_from_dict(args.cfg_options)
+        cfg = load_config(args.config, args.cfg_options)  # a MMSeg 1.x config: its 0.x form
         dataset = build_dataset(cfg.data[args.split])
         if isinstance(dataset, RepeatDataset):  # browse each sample once
             dataset = dataset.dataset

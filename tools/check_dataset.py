@@ -19,7 +19,7 @@ import sys
 # Run from a source checkout without installing seglab.
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from seglab.config import Config, add_cfg_options_args  # noqa: E402
+from seglab.config import add_cfg_options_args, load_config  # noqa: E402
 from seglab.errors import SeglabError  # noqa: E402
 
 
@@ -40,9 +40,7 @@ def main(argv=None) -> int:
     from seglab.datasets.dataset_check import check_dataset, format_report
 
     try:
-        cfg = Config.fromfile(args.config)
-        if args.cfg_options:
-            cfg.merge_from_dict(args.cfg_options)
+        cfg = load_config(args.config, args.cfg_options)  # a MMSeg 1.x config: its 0.x form
         data = cfg.get("data")
         if not data or args.split not in data:
             print(f"error: {args.config} has no data.{args.split} dataset.", file=sys.stderr)

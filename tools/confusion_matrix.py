@@ -170,12 +170,10 @@ def main(argv=None) -> int:
         from seglab.visualization.figures import require_figure_window
 
         require_figure_window("SAVE_DIR (or --show-dir DIR) without --show")
-    from seglab.config import Config
+    from seglab.config import load_config
     from seglab.datasets import build_dataset
 
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)  # a MMSeg 1.x config: its 0.x form
     results = load_results(args.prediction_path)
     dataset = build_dataset(cfg.data.test, dict(test_mode=True))
     confusion = calculate_confusion_matrix(dataset, results)

@@ -81,11 +81,9 @@ def get_flops(cfg, input_shape: tuple, device: str = "meta") -> dict:
 def main(argv=None) -> int:
     args = parse_args(argv)
     input_shape = input_shape_of(args.shape)
-    from seglab.config import Config
+    from seglab.config import load_config
 
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)  # a MMSeg 1.x config: its 0.x form
     result = get_flops(cfg, input_shape, args.device)
     split_line = "=" * 30
     print(f"{split_line}\nInput shape: {input_shape}\n"

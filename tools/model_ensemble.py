@@ -53,11 +53,9 @@ def load_test_config(path: str, args: argparse.Namespace):
     """A config with ``--options`` applied, ready to test (MMSeg's augmentation switch:
     ratios 0.5-1.75 with flip, or the single scale without flip)."""
     from seglab.apis.cli import prepare_test_config
-    from seglab.config import Config
+    from seglab.config import load_config
 
-    cfg = Config.fromfile(path)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(path, args.cfg_options)  # a MMSeg 1.x config: its 0.x form
     aug_test = args.aug_test
     prepare_test_config(cfg, aug_test=aug_test)
     aug = cfg.data.test.pipeline[1] if len(cfg.data.test.get("pipeline", [])) > 1 else None

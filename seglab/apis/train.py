@@ -142,7 +142,7 @@ def train_segmentor(model: nn.Module, dataset: Union[Dataset, Sequence[Dataset]]
         model: the segmentor (built, ``init_weights()`` done), on any device.
         dataset: the training dataset, or a list whose first entry is it (MMSeg passes
             ``[train, val]`` when the workflow has a val phase; only the first is trained on).
-        cfg: the config.
+        cfg: the config (a MMSegmentation 1.x one is converted, see :mod:`seglab.config.v1x`).
         distributed: one process per device in an initialised process group.
         validate: evaluate on ``cfg.data.val`` every ``evaluation.interval`` iterations.
         timestamp: names the json log ``<work_dir>/<timestamp>.log.json`` (the text log's name).
@@ -159,6 +159,10 @@ def train_segmentor(model: nn.Module, dataset: Union[Dataset, Sequence[Dataset]]
         NonFiniteLossError: the loss became NaN/Inf (the message names the iteration and the last
             good checkpoint).
     """
+    from ..config import convert_1x_config, is_1x_config
+
+    if is_1x_config(cfg):  # a MMSegmentation 1.x config: the 0.x form it runs as
+        cfg = convert_1x_config(cfg)
     logger = get_root_logger(log_level=cfg.get("log_level", "INFO"))
     datasets = list(dataset) if isinstance(dataset, (list, tuple)) else [dataset]
     workflow = _split_workflow(cfg.get("workflow"), logger)
