@@ -126,7 +126,13 @@ def trace_segmentor(model: nn.Module, input_shape: Sequence[int],
                           "(it has no forward_dummy).")
     model = revert_sync_batchnorm(model).eval()
     _, _, height, width = input_shape
-    traced = _trace(model, demo_input(input_shape))
+    try:
+        traced = _trace(model, demo_input(input_shape))
+    except (RuntimeError, ValueError) as exc:  # the network's own complaint, e.g. too small
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ExportError(f"{type(model).__name__} with {type(model.backbone).__name__} does "
+                          f"not run on a {'x'.join(map(str, input_shape))} image: {first}; "
+                          "try another --shape.") from exc
     pair = demo_input((2,) + tuple(input_shape[1:]), seed=1)
     try:
         batch_free = max_abs_difference(traced.forward_dummy, model, pair) <= atol

@@ -56,3 +56,10 @@ def test_traced_equals_eager(name):
         with pytest.raises(torch.jit.Error, match=r"traced for \(1, 3, 64, 64\) images and "
                                                   r"got \[2, 3, 64, 64\].*one image at a time"):
             traced(export.demo_input((2, 3, IMAGE_SIZE, IMAGE_SIZE)))
+
+
+def test_an_input_the_network_cannot_take_is_an_export_error():
+    model = build_segmentor(tiny_segmentor_cfg("BEiT")).eval()  # relative position tables fix
+    with pytest.raises(export.ExportError, match=r"EncoderDecoder with BEiT does not run on a "
+                                                 r"1x3x32x32 image: .*try another --shape"):
+        export.trace_segmentor(model, (1, 3, 32, 32))
