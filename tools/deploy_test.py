@@ -66,9 +66,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def check_args(args: argparse.Namespace) -> None:
-    """MMSeg's argument checks, and the backends seglab runs."""
-    from seglab.apis.outputs import check_out_path
-    from seglab.evaluation.metrics import check_metrics
+    """The backends seglab runs, then tools/test.py's checks of the same options."""
+    import importlib.util
 
     if args.backend is None:
         raise ConfigError("Name the backend: tools/deploy_test.py CONFIG MODEL onnxruntime (or "
@@ -77,24 +76,13 @@ def check_args(args: argparse.Namespace) -> None:
         raise ConfigError("The tensorrt backend is not supported in seglab (it needs mmcv's "
                           "compiled TensorRT plugins): test the .onnx file with the onnxruntime "
                           "backend, which runs on CUDA with onnxruntime-gpu installed.")
-    if not (args.out or args.eval or args.format_only or args.show or args.show_dir):
-        raise ConfigError('Please specify at least one operation (save/eval/format/show the '
-                          'results) with the argument "--out", "--eval", "--format-only", '
-                          '"--show" or "--show-dir".')
-    if args.eval and args.format_only:
-        raise ConfigError("--eval and --format-only cannot be both specified.")
-    check_out_path(args.out)
-    if args.eval:
-        check_metrics(args.eval)
-    if args.format_only and "imgfile_prefix" not in (args.eval_options or {}):
-        raise ConfigError("--format-only needs the output folder: add --eval-options "
-                          "imgfile_prefix=DIR.")
-    if not 0 < args.opacity <= 1:
-        raise ConfigError(f"--opacity {args.opacity}: must be in (0, 1].")
-    if args.show:
-        from seglab.visualization import require_display
-
-        require_display()
+    spec = importlib.util.spec_from_file_location(
+        "seglab_tools_test", osp.join(osp.dirname(osp.abspath(__file__)), "test.py"))
+    test_tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(test_tool)
+    # One process, one image per batch: the options deploy_test does not have are test.py's
+    # defaults.
+    test_tool.check_args(argparse.Namespace(**vars(args), batch_size=None, launcher="none"))
 
 
 def main(argv=None) -> int:
