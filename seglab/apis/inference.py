@@ -66,7 +66,7 @@ def init_segmentor(config: Any, checkpoint: Optional[str] = None,
                    device: Union[str, torch.device] = "cuda:0",
                    cfg_options: Optional[Mapping[str, Any]] = None,
                    strict: bool = False, precision: Optional[str] = None,
-                   fuse_conv_bn: bool = False, channels_last: bool = False,
+                   fuse_conv_bn: Optional[bool] = None, channels_last: Optional[bool] = None,
                    compile: Union[bool, str] = False) -> nn.Module:  # noqa: A002
     """Build a segmentor for inference from a config file (or Config) and a checkpoint.
 
@@ -85,10 +85,14 @@ def init_segmentor(config: Any, checkpoint: Optional[str] = None,
         precision: 'fp32', 'bf16' or 'fp16' autocast of the network for every later
             inference (``model.test_cfg.precision``; None: the config's, else fp32); see
             :mod:`seglab.utils.precision` for where each one runs natively.
-        fuse_conv_bn, channels_last, compile: float32 fast paths (off by default), see
-            :func:`seglab.apis.fast_paths.optimize_for_inference`; with ``fuse_conv_bn`` the
-            returned model has its BN layers folded (its state_dict differs from the
-            checkpoint's).
+        fuse_conv_bn, channels_last: float32 fast paths; None (default): the config's
+            ``model.test_cfg.fuse_conv_bn`` / ``channels_last``, else BN folding on and
+            channels_last on for convolutional backbones
+            (:func:`seglab.apis.fast_paths.resolve_fast_paths`); False turns one off. With BN
+            folding the returned model has its BN layers folded (its state_dict differs from
+            the checkpoint's: pass ``fuse_conv_bn=False`` to keep the checkpoint's layers).
+        compile: ``torch.compile`` the network (off by default), see
+            :func:`seglab.apis.fast_paths.optimize_for_inference`.
 
     Returns:
         The model.
@@ -105,12 +109,10 @@ def init_segmentor(config: Any, checkpoint: Optional[str] = None,
         model.CLASSES, model.PALETTE = _dataset_classes(cfg)
     model.to(device)
     model.eval()
-    if fuse_conv_bn or channels_last or compile:
-        from .fast_paths import optimize_for_inference
+    from .fast_paths import optimize_for_inference, resolve_fast_paths
 
-        model = optimize_for_inference(model, fuse_conv_bn=fuse_conv_bn,
-                                       channels_last=channels_last, compile=compile)
-    return model
+    options = resolve_fast_paths(model, fuse_conv_bn, channels_last)
+    return optimize_for_inference(model, compile=compile, **options)
 
 
 def build_and_load(cfg, checkpoint: Optional[str], strict: bool) -> Tuple[nn.Module, dict]:

@@ -2,7 +2,10 @@
 
 Bounds: BN folding and channels_last give probabilities within 1e-5 of the plain model's (see
 tests/models/test_fuse.py for every registered type); on the tiny FCN's random-weight
-predictions the label maps and the metrics are equal. ``torch.compile`` is tested with the
+predictions the label maps and the metrics are equal. The tools and init_segmentor fold BN and use
+channels_last (for convolutional backbones) by default; ``--plain`` / ``--no-...`` / the
+``model.test_cfg`` keys / ``init_segmentor(fuse_conv_bn=False, ...)`` turn them off.
+``torch.compile`` is tested with the
 'eager' backend (dynamo's graph capture, no C++ compiler, a few seconds); inductor compiles for
 minutes on this 2-core CPU and is not run here. The compile case is marked slow.
 """
@@ -18,7 +21,7 @@ import pytest
 import torch
 
 from apis_helpers import make_fixture_files, tiny_model
-from seglab.apis.fast_paths import optimize_for_inference
+from seglab.apis.fast_paths import conv_backbone, optimize_for_inference, resolve_fast_paths
 from seglab.errors import ConfigError
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -81,31 +84,77 @@ def files(tmp_path_factory):
     return make_fixture_files(str(tmp_path_factory.mktemp("fast_paths")))
 
 
+def test_defaults_follow_the_backbone_and_the_config_keys():
+    model = tiny_model()
+    assert conv_backbone(model)  # the tiny FCN's ResNet
+    assert resolve_fast_paths(model) == dict(fuse_conv_bn=True, channels_last=True)
+    model.test_cfg = dict(mode="whole", fuse_conv_bn=False, channels_last=False)
+    assert resolve_fast_paths(model) == dict(fuse_conv_bn=False, channels_last=False)
+    assert resolve_fast_paths(model, True, None) == dict(fuse_conv_bn=True, channels_last=False)
+    model.test_cfg = dict(mode="whole", channels_last="auto")
+    assert resolve_fast_paths(model, channels_last=False)["channels_last"] is False
+    assert resolve_fast_paths(model)["channels_last"] is True
+    model.test_cfg = dict(mode="whole", channels_last="yes")
+    with pytest.raises(ConfigError, match=r"model.test_cfg.channels_last = 'yes'"):
+        resolve_fast_paths(model)
+
+
+def test_transformer_backbone_gets_no_channels_last():
+    from seglab.models import build_segmentor
+
+    cfg = dict(type="EncoderDecoder",
+               backbone=dict(type="VisionTransformer", img_size=(32, 32), patch_size=16,
+                             embed_dims=32, num_layers=2, num_heads=2, out_indices=(1,)),
+               decode_head=dict(type="FCNHead", in_channels=32, channels=8, num_convs=1,
+                                num_classes=3))
+    model = build_segmentor(cfg).eval()
+    assert not conv_backbone(model)
+    assert resolve_fast_paths(model) == dict(fuse_conv_bn=True, channels_last=False)
+    # MiT: most weights in 1x1-conv FFNs, but attention blocks (slower in NHWC)
+    cfg["backbone"] = dict(type="MixVisionTransformer", embed_dims=4, num_layers=[1, 1, 1, 1],
+                           num_heads=[1, 2, 2, 4])
+    cfg["decode_head"] = dict(type="FCNHead", in_channels=16, channels=8, num_convs=1,
+                              num_classes=3, in_index=3)
+    assert not conv_backbone(build_segmentor(cfg))
+
+
 def test_init_segmentor_options(files):
     from seglab.apis import inference_segmentor, init_segmentor
 
     img = osp.join(files["data_root"], "JPEGImages")
     img = osp.join(img, sorted(os.listdir(img))[0])
-    plain = init_segmentor(files["config"], files["checkpoint"], device="cpu")
-    fast = init_segmentor(files["config"], files["checkpoint"], device="cpu",
-                          fuse_conv_bn=True, channels_last=True)
+    plain = init_segmentor(files["config"], files["checkpoint"], device="cpu",
+                           fuse_conv_bn=False, channels_last=False)
+    fast = init_segmentor(files["config"], files["checkpoint"], device="cpu")  # the defaults
+    assert not hasattr(plain, "fused_conv_bn")
+    assert not plain.backbone.stem[0].weight.is_contiguous(memory_format=torch.channels_last)
     assert fast.fused_conv_bn > 0 and fast.CLASSES == plain.CLASSES and fast.cfg is not None
+    assert fast.backbone.stem[0].weight.is_contiguous(memory_format=torch.channels_last)
     assert np.array_equal(inference_segmentor(plain, img)[0], inference_segmentor(fast, img)[0])
+    no_cl = init_segmentor(files["config"], files["checkpoint"], device="cpu",
+                           cfg_options={"model.test_cfg.channels_last": False})
+    assert no_cl.fused_conv_bn > 0
+    assert not no_cl.backbone.stem[0].weight.is_contiguous(memory_format=torch.channels_last)
 
 
 def test_test_tool_fast_paths_same_metrics(files, tmp_path, capfd):
     tool = _load_tool("test")
-    plain = _metrics(tool, files, tmp_path / "plain")
+    plain = _metrics(tool, files, tmp_path / "plain", "--plain")
     assert "Fast paths: none" in "".join(capfd.readouterr())
-    fast = _metrics(tool, files, tmp_path / "fast", "--fuse-conv-bn", "--channels-last")
+    fast = _metrics(tool, files, tmp_path / "fast")  # the defaults
     assert "Fast paths: fuse_conv_bn, channels_last" in "".join(capfd.readouterr())
     assert fast == pytest.approx(plain, abs=1e-6, nan_ok=True)
+    _metrics(tool, files, tmp_path / "no_cl", "--no-channels-last")
+    assert "Fast paths: fuse_conv_bn\n" in "".join(capfd.readouterr())
+    with pytest.raises(ConfigError, match="--plain turns every fast path off; drop it or "
+                       "--fuse-conv-bn"):
+        _metrics(tool, files, tmp_path / "both", "--plain", "--fuse-conv-bn")
 
 
 def test_benchmark_tool_records_the_fast_paths(files, tmp_path, capsys):
     tool = _load_tool("benchmark")
     assert tool.main([files["config"], files["checkpoint"], "--num-images", "2",
-                      "--num-warmup", "1", "--device", "cpu", "--fuse-conv-bn",
+                      "--num-warmup", "1", "--device", "cpu", "--no-channels-last",
                       "--work-dir", str(tmp_path)]) == 0
     (name,) = os.listdir(tmp_path)
     with open(tmp_path / name) as f:

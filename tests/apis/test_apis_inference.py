@@ -19,7 +19,9 @@ from seglab.visualization import DisplayUnavailableError
 
 @pytest.fixture(scope="module")
 def model(fixture_files):
-    return init_segmentor(fixture_files["config"], fixture_files["checkpoint"], device="cpu")
+    # the checkpoint's layers as they are (the default folds BN: tests/apis/test_apis_fast_paths.py)
+    return init_segmentor(fixture_files["config"], fixture_files["checkpoint"], device="cpu",
+                          fuse_conv_bn=False, channels_last=False)
 
 
 def test_init_segmentor_loads_weights_classes_and_palette(model, fixture_files):
