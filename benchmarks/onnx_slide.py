@@ -108,7 +108,8 @@ def main(argv=None) -> int:
 
     print(f"{args.config}, one {args.shape[0]}x{args.shape[1]} image, {windows} windows, "
           f"{torch.get_num_threads()} threads")
-    print(f"{'variant':32s} {'export s':>9s} {'MB':>7s} {'nodes':>6s} {'ORT s':>7s} {'max diff':>9s}")
+    print(f"{'variant':32s} {'export s':>9s} {'MB':>7s} {'nodes':>6s} {'ORT s':>7s} "
+          f"{'max diff':>9s}")
     for name, export_s, path, run_s, got in rows:
         nodes = len(onnx.load(path, load_external_data=False).graph.node)
         print(f"{name:32s} {export_s:9.2f} {os.path.getsize(path) / 2**20:7.1f} {nodes:6d} "

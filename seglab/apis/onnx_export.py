@@ -62,7 +62,7 @@ def require(module: str, tool: str):
         raise ConfigError(f"{tool} needs the {module} package: {INSTALL_HINT}.") from None
 
 
-# -- export ----------------------------------------------------------------------------------------
+# -- export ---------------------------------------------------------------------------------------
 class LogitsGraph(nn.Module):
     """What is exported: ``encode_decode`` without metas, optionally resized to ``rescale_shape``.
 
@@ -215,15 +215,17 @@ def export_onnx(model: nn.Module, output_file: str, input_shape: Sequence[int],
         raise
     except Exception as exc:  # the exporter's own errors name the op; keep that line
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise OnnxExportError(f"{type(model).__name__} with {type(model.backbone).__name__} "
-                              f"cannot be exported to ONNX: {first}") from exc
+        parts = [model.backbone] + [head for _, _, head in model._decode_stages()]
+        names = ", ".join(type(part).__name__ for part in parts)
+        raise OnnxExportError(f"{type(model).__name__} ({names}) cannot be exported to ONNX: "
+                              f"{first}") from exc
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
     return output_file
 
 
-# -- ONNX Runtime -----------------------------------------------------------------------------------
+# -- ONNX Runtime ---------------------------------------------------------------------------------
 def ort_session(onnx_file: str, tool: str = "seglab", device_id: int = 0):
     """An ONNX Runtime session on CUDA when onnxruntime-gpu has it, else on the CPU."""
     ort = require("onnxruntime", tool)
@@ -309,7 +311,7 @@ class ONNXRuntimeSegmentor(EncoderDecoder):
         raise NotImplementedError("An ONNX graph gives logits, not features.")
 
 
-# -- verification -----------------------------------------------------------------------------------
+# -- verification ---------------------------------------------------------------------------------
 def logits_difference(reference: torch.Tensor, other: torch.Tensor, atol: float,
                       rtol: float) -> dict:
     """``max_abs`` difference, ``bound_ok`` (``|a - b| <= atol + rtol * |a|`` everywhere, as
@@ -366,20 +368,28 @@ def verify_onnx(model: nn.Module, onnx_file: str, input_shape: Sequence[int],
     graph = LogitsGraph(model, rescale_shape).eval()
     session = ort_session(onnx_file, "--verify") if twin is None else None
     results = []
-    for img in verify_inputs(model, input_shape, dynamic_export, image):
+    for index, img in enumerate(verify_inputs(model, input_shape, dynamic_export, image)):
         metas = [dict(img_shape=tuple(img.shape[2:]), ori_shape=tuple(img.shape[2:]))] * len(img)
+        shape = "x".join(map(str, img.shape))
+        hint = (" The graph holds at the exported size only (sizes this model computes in "
+                "Python are constants of the trace): export without --dynamic-export."
+                if index > 0 else "")
         with torch.no_grad():
-            if twin is None:
-                reference, other = graph(img), run_session(session, img)
-            else:
-                reference = model.slide_inference(img, metas, rescale=False)
-                other = twin.slide_inference(img, metas, rescale=False)
+            reference = graph(img) if twin is None else model.slide_inference(img, metas, False)
+            try:
+                other = run_session(session, img) if twin is None else \
+                    twin.slide_inference(img, metas, rescale=False)
+            except SeglabError:
+                raise
+            except Exception as exc:  # onnxruntime's own error types
+                raise OnnxExportError(f"ONNX Runtime fails on a {shape} input: "
+                                      f"{str(exc).strip().splitlines()[0]}.{hint}") from None
         result = dict(logits_difference(reference, other, atol, rtol), shape=tuple(img.shape))
         results.append(result)
         if not result["bound_ok"]:
             raise OnnxExportError(
-                f"The outputs are different between PyTorch and ONNX Runtime on a "
-                f"{'x'.join(map(str, img.shape))} input: max abs logit difference "
+                f"The outputs are different between PyTorch and ONNX Runtime on a {shape} "
+                f"input: max abs logit difference "
                 f"{result['max_abs']:.3g} exceeds atol {atol:g} + rtol {rtol:g} * |logit| "
-                f"({100 * result['same_labels']:.2f}% of the pixels get the same class).")
+                f"({100 * result['same_labels']:.2f}% of the pixels get the same class).{hint}")
     return results

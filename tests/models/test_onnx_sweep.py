@@ -17,7 +17,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from seglab.apis.onnx_export import OnnxExportError, export_onnx, ort_session, run_session
+from seglab.apis.onnx_export import (OnnxExportError, export_onnx, ort_session, run_session,
+                                     verify_onnx)
 from seglab.models import build_segmentor
 from tiny_segmentors import family_names, tiny_segmentor_cfg
 
@@ -116,3 +117,15 @@ def test_static_only_family_is_exact_at_its_size_and_not_at_another(name, tmp_pa
     else:
         assert _fails_at_another_size(model, onnx_file), f"{name} now exports dynamically"
     assert _max_diff(model, ort_session(onnx_file), TRACED) <= ATOL
+
+
+@pytest.mark.parametrize("name, failure", [("UNet", "ONNX Runtime fails on a 2x3x96x96 input"),
+                                           ("SETRUPHead", "max abs logit difference")])
+def test_verify_of_a_dynamic_export_names_the_fix(name, failure, tmp_path):
+    """pytorch2onnx --dynamic-export --verify on a static-only family: an ONNX Runtime error or
+    wrong logits at 1.5x the size, either way one message saying to export without it."""
+    model = _model(name)
+    onnx_file = export_onnx(model, str(tmp_path / f"{name}.onnx"), TRACED, dynamic_export=True)
+    with pytest.raises(OnnxExportError, match=failure) as err:
+        verify_onnx(model, onnx_file, TRACED, dynamic_export=True)
+    assert str(err.value).endswith("export without --dynamic-export.")

@@ -76,7 +76,8 @@ def tiny_segmentor_cfg(name: str) -> dict:
         return dict(type=name, **TINY[name])
     if kind == "backbone":
         backbone = dict(type=name, **TINY[name])
-        return _segmentor(backbone, _fcn_on_last_map(build_backbone(backbone).output_shapes(), name))
+        shapes = build_backbone(backbone).output_shapes()
+        return _segmentor(backbone, _fcn_on_last_map(shapes, name))
     if kind == "neck":
         backbone = NECK_INPUTS.get(name, NECK_INPUT)
         neck = dict(type=name, **TINY[name])

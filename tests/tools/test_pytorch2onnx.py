@@ -50,7 +50,8 @@ def test_dynamic_export_verifies_at_two_sizes_and_runs_at_a_third(workflow, tmp_
     assert all(float(r[1]) <= 1e-4 and float(r[2]) == 100.0 for r in reports)
     assert "The outputs are same between Pytorch and ONNX" in stdout
     graph = onnx.load(str(out)).graph
-    assert [i.name for i in graph.input] == ["input"] and [o.name for o in graph.output] == ["output"]
+    assert [i.name for i in graph.input] == ["input"]
+    assert [o.name for o in graph.output] == ["output"]
     assert _dims(graph.input[0]) == ["batch", 3, "height", "width"]
     assert _dims(graph.output[0]) == ["batch", 6, "height", "width"]
     assert onnx.load(str(out)).opset_import[0].version == 17
