@@ -99,7 +99,7 @@ def max_abs_difference(traced: nn.Module, model: nn.Module, img: torch.Tensor) -
 
 def _trace(model: nn.Module, img: torch.Tensor) -> torch.jit.ScriptModule:
     with warnings.catch_warnings(), torch.no_grad():
-        # torch >= 2.9 marks TorchScript deprecated; TracerWarnings name the constants the
+        # torch 2.13 marks TorchScript deprecated; TracerWarnings name the constants the
         # trace bakes in, which the size check of SizeCheckedSegmentor covers.
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
@@ -130,7 +130,8 @@ def trace_segmentor(model: nn.Module, input_shape: Sequence[int],
         traced = _trace(model, demo_input(input_shape))
     except (RuntimeError, ValueError) as exc:  # the network's own complaint, e.g. too small
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise ExportError(f"{type(model).__name__} with {type(model.backbone).__name__} does "
+        backbone = type(getattr(model, "backbone", None)).__name__
+        raise ExportError(f"{type(model).__name__} with {backbone} does "
                           f"not run on a {'x'.join(map(str, input_shape))} image: {first}; "
                           "try another --shape.") from exc
     pair = demo_input((2,) + tuple(input_shape[1:]), seed=1)
