@@ -31,7 +31,9 @@ images (seglab: ``tools/test.py CONFIG CKPT --eval mIoU``; MMSeg: its ``tools/te
 equivalent 1.x config, ``--test-workers`` loader workers each). In the bf16 row seglab runs
 ``--precision bf16`` and MMSeg ``test_cfg=dict(type='TestLoop', fp16=True)`` (mmengine's
 autocast: bfloat16 on a CPU); one more line sets seglab's bf16 run beside MMSeg's float32 one,
-the comparison issue 13 states its bf16 target in.
+the comparison issue 13 states its bf16 target in. seglab's tools/test.py folds BN and runs
+convolutions in channels_last by default (logits equal to 1e-5); the seglab-only ``--plain``
+rows (and lines beside MMSeg fp32) show it without them, bit for bit the model as built.
 """
 from __future__ import annotations
 
@@ -80,8 +82,6 @@ class Row:
     tool_args: Tuple[str, ...] = ()  # more seglab tools/test.py options (a seglab-only row)
 
 
-# seglab's opt-in float32 fast paths (logits equal to 1e-5, not bit for bit: own rows).
-FAST_PATHS = ("--fuse-conv-bn", "--channels-last")
 # model key -> (config, edits); the test-tool model is written by the driver (see test_config).
 MODELS = {
     "r50_whole": (R50, dict(test_scale=[2048, 512])),
@@ -104,20 +104,19 @@ ROWS = [
         1024, 2048, precision="bf16"),
     Row("test_tool_bf16", "tools/test.py --precision bf16 (MMSeg: TestLoop fp16=True, bf16 "
         "autocast on a CPU)", "test_tool", "r18_test_tool", precision="bf16", unit="img/s"),
-    Row("test_tool_fast", "tools/test.py --fuse-conv-bn --channels-last (seglab only)",
-        "test_tool", "r18_test_tool", unit="img/s", tool_args=FAST_PATHS),
-    Row("test_tool_fast_bf16", "tools/test.py --precision bf16 --fuse-conv-bn --channels-last "
-        "(seglab only)", "test_tool", "r18_test_tool", precision="bf16", unit="img/s",
-        tool_args=FAST_PATHS),
+    Row("test_tool_plain", "tools/test.py --plain (no fast path; seglab only)", "test_tool",
+        "r18_test_tool", unit="img/s", tool_args=("--plain",)),
+    Row("test_tool_plain_bf16", "tools/test.py --precision bf16 --plain (seglab only)",
+        "test_tool", "r18_test_tool", precision="bf16", unit="img/s", tool_args=("--plain",)),
 ]
 RSS_ROWS = {"fcn_r50_whole": "Peak RSS, FCN R50-D8 whole 512x512",
             "fcn_r18_train": "Peak RSS, FCN R18-D8 train step"}
 # (row, reference row, title): seglab of the first beside MMSeg of the second (issue 13 states
 # its bf16 tools/test.py target against MMSeg's float32 run).
 CROSS_ROWS = [("test_tool_bf16", "test_tool", "tools/test.py: seglab bf16 beside MMSeg fp32"),
-              ("test_tool_fast", "test_tool", "tools/test.py: seglab fast paths beside MMSeg fp32"),
-              ("test_tool_fast_bf16", "test_tool",
-               "tools/test.py: seglab bf16 + fast paths beside MMSeg fp32")]
+              ("test_tool_plain", "test_tool", "tools/test.py: seglab --plain beside MMSeg fp32"),
+              ("test_tool_plain_bf16", "test_tool",
+               "tools/test.py: seglab bf16 --plain beside MMSeg fp32")]
 
 
 # --- setup ----------------------------------------------------------------------------------

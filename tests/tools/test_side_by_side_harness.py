@@ -152,11 +152,12 @@ def test_test_tool_rows_run_both_tools_in_their_precision(tmp_path):
                            str(tmp_path / "test_tool_bf16_seglab_1")}
     assert (tmp_path / "synthetic_2/ImageSets/Segmentation/val.txt").read_text().split() == \
         ["val_00000", "val_00001"]
-    # The fast-path rows: seglab's opt-in flags, no MMSeg counterpart (set beside its fp32 run).
-    fast = bench.commands(rows["test_tool_fast_bf16"], 0)
-    assert fast["seglab"][-4:] == ["--precision", "bf16", "--fuse-conv-bn", "--channels-last"]
-    assert fast["mmseg"] is None
-    assert ("test_tool_fast_bf16", "test_tool") in [c[:2] for c in sbs.CROSS_ROWS]
+    # The --plain rows: seglab without its default fast paths, no MMSeg counterpart (set beside
+    # MMSeg's fp32 run).
+    plain = bench.commands(rows["test_tool_plain_bf16"], 0)
+    assert plain["seglab"][-3:] == ["--precision", "bf16", "--plain"]
+    assert plain["mmseg"] is None
+    assert ("test_tool_plain_bf16", "test_tool") in [c[:2] for c in sbs.CROSS_ROWS]
 
 
 def test_table_sets_seglab_bf16_beside_mmseg_fp32():
