@@ -5,7 +5,7 @@ import importlib.util
 
 import pytest
 
-from train_helpers import ROOT
+from train_helpers import ROOT, data_root  # noqa: F401
 
 PAIR_0X = ROOT / "configs/fcn/fcn_r50-d8_512x512_20k_voc12aug.py"
 PAIR_1X = ROOT / "configs/1.x/fcn/fcn_r50-d8_4xb4-20k_voc12aug-512x512.py"
@@ -45,3 +45,22 @@ def test_a_1x_error_is_one_line(capsys):
     assert code == 2 and "Traceback" not in err
     assert err.startswith("error: param_scheduler[0].type = 'OneCycleLR' is a MMSegmentation "
                           "1.x feature seglab does not run yet")
+
+
+def test_benchmark_and_inference_with_a_1x_config_and_checkpoint(data_root, tmp_path):
+    """tools/benchmark.py times the 1.x demo config with the real MMSeg 1.2.2 checkpoint;
+    inference_segmentor runs the converted test pipeline on an array."""
+    import numpy as np
+
+    from seglab.apis import inference_segmentor, init_segmentor
+
+    config = ROOT / "configs/1.x/demo/fcn_tiny_4xb2-6it_synthetic-voc-24x24_1x.py"
+    ckpt = ROOT / "tests/config/fixtures_1x/fcn_tiny_1x_iter3.pth"
+    assert tool("benchmark").main([str(config), str(ckpt), "--num-images", "2", "--num-warmup",
+                                   "0", "--device", "cpu", "--work-dir", str(tmp_path),
+                                   "--cfg-options",
+                                   f"test_dataloader.dataset.data_root={data_root}"]) == 0
+    assert len(list(tmp_path.glob("fps_*.json"))) == 1
+    model = init_segmentor(str(config), str(ckpt), device="cpu")
+    (pred,) = inference_segmentor(model, np.zeros((40, 50, 3), np.uint8))
+    assert pred.shape == (40, 50) and pred.max() < 6
