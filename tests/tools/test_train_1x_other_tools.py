@@ -3,7 +3,6 @@ print_config shows the 0.x form seglab runs, get_flops counts the same network f
 and the 0.x form of the FCN VOC pair, and a config error names the 1.x key (no traceback)."""
 import importlib.util
 
-import pytest
 
 from train_helpers import ROOT, data_root  # noqa: F401
 
