@@ -3,7 +3,6 @@ print_config shows the 0.x form seglab runs, get_flops counts the same network f
 and the 0.x form of the FCN VOC pair, and a config error names the 1.x key (no traceback)."""
 import importlib.util
 
-
 from train_helpers import ROOT, data_root  # noqa: F401
 
 PAIR_0X = ROOT / "configs/fcn/fcn_r50-d8_512x512_20k_voc12aug.py"
