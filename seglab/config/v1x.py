@@ -19,6 +19,17 @@ training batch padded to ``size``) becomes ``Normalize`` (+ ``Pad``) before ``Pa
 The key families live in :mod:`.v1x_data` (data preprocessor, dataloaders, datasets,
 evaluators) and :mod:`.v1x_schedule` (optimizer wrapper, schedulers, loops, hooks, runtime).
 
+Keys of the result that 0.x configs do not have: ``test_evaluation`` (the ``test_evaluator``'s
+metrics, which tools/test.py uses without ``--eval``), ``tta_pipeline`` (normalised, for
+``--tta``), ``deterministic`` / ``diff_seed`` (``randomness``, read by tools/train.py).
+Evaluation pipelines lose their ``LoadAnnotations``: seglab's evaluator reads the label files.
+
+Where the run differs from MMSegmentation 1.x: its PolyLR decays over ``end - begin - 1``
+iterations (kept: mmengine's numbers, not 0.x's poly); 1.x also validates after the last
+iteration when ``max_iters`` is no multiple of ``val_interval`` (seglab: at the multiples);
+metrics are logged as fractions as in 0.x (1.x: percentages); ``--show-dir`` writes seglab's
+overlays (1.x: ``vis_data/vis_image/`` with ground truth beside the prediction).
+
 A 1.x value seglab cannot run (a scheduler type, a sampler, an mmengine feature) raises
 :class:`V1xConfigError`, naming the key and value and saying it is a MMSegmentation 1.x feature
 seglab does not run yet. 1.x keys with no effect on what seglab computes are accepted, each
