@@ -300,8 +300,12 @@ def build_model_and_data(cfg: Config, logger: logging.Logger) -> Tuple[Any, List
     """The segmentor (``init_weights()`` done) and the training dataset (plus, as MMSeg does, the
     val set with the training pipeline when ``workflow`` has a val phase)."""
     from seglab.datasets import build_dataset
+    from seglab.errors import ConfigError
     from seglab.models import build_segmentor
 
+    if not isinstance(cfg.get("data"), dict) or cfg.data.get("train") is None:
+        raise ConfigError("The config has no training data: set data.train (0.x) or "
+                          "train_dataloader (MMSegmentation 1.x).")
     model = build_segmentor(cfg.model, train_cfg=cfg.get("train_cfg"), test_cfg=cfg.get("test_cfg"))
     model.init_weights()
     logger.info(model)

@@ -141,3 +141,10 @@ def test_test_tool_tta(full_run, data_root, tmp_path):
     assert 0 <= json.loads(eval_json.read_text())["metric"]["mIoU"] <= 1
     with pytest.raises(ConfigError, match=r"--tta needs the config's tta_pipeline"):
         tool.main(argv + ["tta_pipeline=None"])
+
+
+def test_train_without_training_data_says_so(tmp_path, capsys):
+    assert TRAIN_TOOL.main([str(CONFIG), "--work-dir", str(tmp_path), "--cfg-options",
+                            "train_dataloader=None"]) == 2
+    assert "error: The config has no training data: set data.train (0.x) or train_dataloader " \
+           "(MMSegmentation 1.x)." in capsys.readouterr().err
