@@ -118,7 +118,8 @@ def prepare_test_config(cfg, aug_test: bool = False) -> None:
         raise ConfigError("The config has no `model` section; is it a segmentation config?")
     if "data" not in cfg or "test" not in cfg.data:
         raise ConfigError("The config has no data.test section: tools/test.py needs the test "
-                          "dataset (add data = dict(test=dict(...)) or a _base_ dataset config).")
+                          "dataset (add data = dict(test=dict(...)) or a _base_ dataset config; "
+                          "in a MMSegmentation 1.x config: test_dataloader).")
     if aug_test:
         apply_aug_test(cfg)
     cfg.model.pretrained = None

@@ -148,3 +148,12 @@ def test_train_without_training_data_says_so(tmp_path, capsys):
                             "train_dataloader=None"]) == 2
     assert "error: The config has no training data: set data.train (0.x) or train_dataloader " \
            "(MMSegmentation 1.x)." in capsys.readouterr().err
+
+
+def test_test_tool_without_a_test_dataloader_says_so(full_run, capsys):
+    from seglab.apis.cli import run_tool  # main raises; the script prints the one line
+
+    tool = load_test_tool()
+    assert run_tool(tool.main, [str(CONFIG), str(full_run / "latest.pth"), "--device", "cpu",
+                                "--cfg-options", "test_dataloader=None"]) == 2
+    assert "in a MMSegmentation 1.x config: test_dataloader" in capsys.readouterr().err
