@@ -4,12 +4,16 @@ Usage:
     python tools/test.py CONFIG CHECKPOINT [--eval mIoU [mDice mFscore]] [--show]
         [--show-dir DIR] [--opacity 0.5] [--out results.pkl] [--format-only
         --eval-options imgfile_prefix=DIR] [--aug-test] [--batch-size N] [--device cpu]
-        [--work-dir DIR] [--precision fp32|bf16|fp16] [--fuse-conv-bn] [--channels-last]
-        [--compile [BACKEND]] [--options k=v ...]
+        [--work-dir DIR] [--precision fp32|bf16|fp16] [--[no-]fuse-conv-bn]
+        [--[no-]channels-last] [--plain] [--compile [BACKEND]] [--options k=v ...]
         MMSeg 1.x configs and flags too: [--tta] [--out DIR] [--cfg-options k=v ...]; without
         --eval a 1.x config is evaluated with its test_evaluator's metrics
     tools/dist_test.sh CONFIG CHECKPOINT GPUS [same arguments] [--gpu-collect] [--tmpdir DIR]
 
+Images are decoded and go through the test pipeline in data.workers_per_gpu persistent loader
+workers (the label maps for the metrics in a quarter as many more), stay uint8 up to the device,
+where they are normalised, and go through the network --batch-size (data.test.samples_per_gpu)
+at a time; the predictions equal those of batch size 1 without workers (seglab.apis.test).
 Metrics stream: each prediction becomes per-class counts at once, so memory does not grow with
 the number of test images (unless --out keeps the predictions). Under a launcher
 (``--launcher pytorch``, as dist_test.sh passes) every process tests its shard of the dataset:
