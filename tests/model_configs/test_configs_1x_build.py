@@ -69,10 +69,19 @@ _BUILT = set()
 
 
 @functools.lru_cache(maxsize=None)
+def configs_0x() -> tuple:
+    return tuple(Config.fromfile(ROOT / path) for path in CONFIGS_0X)
+
+
+@functools.lru_cache(maxsize=None)
 def pairs_built_for_0x() -> frozenset:
     """The (model, optimizer) dicts of the 0.x configs, which test_configs_build.py builds."""
-    return frozenset(repr((cfg.model, cfg.optimizer)) for cfg in
-                     (Config.fromfile(ROOT / path) for path in CONFIGS_0X))
+    return frozenset(repr((cfg.model, cfg.optimizer)) for cfg in configs_0x())
+
+
+def test_no_0x_config_is_taken_for_a_1x_one():
+    taken = [path for path, cfg in zip(CONFIGS_0X, configs_0x()) if is_1x_config(cfg)]
+    assert len(CONFIGS_0X) >= 644 and not taken
 
 
 def build_model_and_optimizer(model_cfg, optimizer_cfg) -> None:
