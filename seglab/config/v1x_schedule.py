@@ -235,6 +235,20 @@ def _vis_backends(visualizer: Any) -> List[Dict[str, Any]]:
     return hooks
 
 
+def convert_custom_hooks(hooks: Any) -> List[Any]:
+    """1.x ``custom_hooks``, kept when seglab has each hook type (mmengine ones it lacks, such
+    as EMAHook, fail here naming the entry)."""
+    from ..engine import hooks as _registered  # noqa: F401  (fills HOOKS)
+    from ..registry import HOOKS
+
+    for i, hook in enumerate(hooks):
+        kind = hook.get("type") if isinstance(hook, Mapping) else hook
+        if kind not in HOOKS:
+            raise unsupported(f"custom_hooks[{i}].type", kind, f"seglab has the hooks "
+                              f"{', '.join(sorted(HOOKS))}")
+    return list(hooks)
+
+
 def convert_runtime(src: Mapping[str, Any]) -> Dict[str, Any]:
     """``seed``, ``deterministic``, ``cudnn_benchmark``, ``dist_params``, resume settings."""
     out: Dict[str, Any] = {}
@@ -276,7 +290,7 @@ def convert_schedule(src: Mapping[str, Any], out: Dict[str, Any]) -> None:
     best = hooks.pop("best")
     out.update(hooks)
     if src.get("custom_hooks"):
-        out["custom_hooks"] = list(src["custom_hooks"])
+        out["custom_hooks"] = convert_custom_hooks(src["custom_hooks"])
     if "evaluation" in out:
         if interval is not None:
             out["evaluation"]["interval"] = interval

@@ -279,6 +279,12 @@ def test_hooks_and_visualizer():
     with pytest.raises(V1xConfigError, match=r"default_hooks.ema = .*EMAHook.* is a "
                        r"MMSegmentation 1.x feature seglab does not run yet"):
         convert(default_hooks=dict(hooks, ema=dict(type="EMAHook")))
+    with pytest.raises(V1xConfigError, match=r"custom_hooks\[1\].type = 'EMAHook' is a "
+                       r"MMSegmentation 1.x feature seglab does not run yet \(in 1.x config "
+                       r"cfg_1x.py\); seglab has the hooks CheckpointHook, "):
+        convert(custom_hooks=[dict(type="TextLoggerHook"), dict(type="EMAHook")])
+    assert convert(custom_hooks=[dict(type="TextLoggerHook", priority="LOW")])[
+        "custom_hooks"] == [dict(type="TextLoggerHook", priority="LOW")]
     with pytest.raises(V1xConfigError, match=r"visualizer.vis_backends\[0\].type = "
                        r"'WandbVisBackend' is a MMSegmentation 1.x feature"):
         convert(visualizer=dict(type="SegLocalVisualizer",
