@@ -157,3 +157,15 @@ def test_test_tool_without_a_test_dataloader_says_so(full_run, capsys):
     assert run_tool(tool.main, [str(CONFIG), str(full_run / "latest.pth"), "--device", "cpu",
                                 "--cfg-options", "test_dataloader=None"]) == 2
     assert "in a MMSegmentation 1.x config: test_dataloader" in capsys.readouterr().err
+
+
+def test_test_tool_format_only_test_evaluator(full_run, data_root, tmp_path):
+    """test_evaluator = IoUMetric(format_only=True, output_dir=DIR), as 1.x's test-server
+    configs set it: the predictions are written to DIR and no metrics are computed."""
+    out_dir = tmp_path / "format_results"
+    assert load_test_tool().main([
+        str(CONFIG), str(full_run / "latest.pth"), "--device", "cpu", "--work-dir",
+        str(tmp_path), "--cfg-options", *options(data_root, "test"),
+        "test_evaluator.format_only=True", f"test_evaluator.output_dir={out_dir}"]) == 0
+    assert sorted(p.name for p in out_dir.iterdir()) == ["val_00000.png", "val_00001.png"]
+    assert not list(tmp_path.glob("eval_*.json"))
