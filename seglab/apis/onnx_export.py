@@ -275,6 +275,15 @@ class ONNXRuntimeSegmentor(EncoderDecoder):
         self._meta_stages = tuple(ref._decode_stages())  # a tuple: not registered as children
         test_mode_of(self)
         self.session = ort_session(onnx_file, "tools/deploy_test.py", device_id)
+        output = self.session.get_outputs()[0]
+        channels = output.shape[1] if len(output.shape) == 4 else None  # int, or a dim name
+        if output.type != "tensor(float)" or len(output.shape) != 4 or \
+                (isinstance(channels, int) and channels != self.out_channels):
+            raise ConfigError(
+                f"{onnx_file} outputs {output.type} {list(output.shape)}, not float logits "
+                f"(N, {self.out_channels}, H, W) for this config: a file from MMSegmentation's "
+                "pytorch2onnx (argmax label maps) or another model? Export it with seglab's "
+                "tools/pytorch2onnx.py.")
         dims = self.session.get_inputs()[0].shape
         self.static_batch = dims[0] if isinstance(dims[0], int) else None
         self.static_hw = tuple(dims[2:]) if all(isinstance(d, int) for d in dims[2:]) else None

@@ -23,6 +23,8 @@ from seglab.models import build_segmentor
 from tiny_segmentors import family_names, tiny_segmentor_cfg
 
 pytest.importorskip("onnxruntime", reason="pip install seglab[onnx]")
+# About 35 s of CPU: one export per family (two for the pooling ones), mostly the exporter's.
+pytestmark = pytest.mark.slow
 
 ATOL = 1e-4
 TRACED = (1, 3, 64, 64)

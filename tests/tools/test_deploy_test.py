@@ -118,3 +118,20 @@ def test_missing_model_file_and_missing_onnxruntime(workflow, tmp_path, capsys, 
     assert "ONNX file" in err and "missing.onnx' does not exist" in err
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if not installed
     assert "needs the onnxruntime package: pip install seglab[onnx]" in _errors(argv, capsys)
+
+
+def test_a_label_map_graph_is_refused(workflow, tmp_path, capsys):
+    """MMSeg 0.x's pytorch2onnx writes argmax label maps (1, N, H, W) int64: not logits."""
+    import torch
+
+    class LabelMaps(torch.nn.Module):
+        def forward(self, img):
+            return img.argmax(1).unsqueeze(0)
+
+    onnx_file = str(tmp_path / "labels.onnx")
+    torch.onnx.export(LabelMaps(), (torch.zeros(1, 3, 8, 8),), onnx_file, input_names=["input"],
+                      output_names=["output"], dynamo=False)
+    err = _errors([str(SMOKE), onnx_file, "onnxruntime", "--eval", "mIoU", "--cfg-options",
+                   *_options(workflow)], capsys)
+    assert "outputs tensor(int64) [1, 1, 8, 8], not float logits (N, 6, H, W)" in err
+    assert "seglab's tools/pytorch2onnx.py" in err
