@@ -7,8 +7,9 @@ Tasks (``--task``):
     infer    ``init_segmentor`` + ``inference_segmentor`` on one BGR image (whole or slide, as
              the model's test_cfg), median of ``--iters`` calls after ``--warmup``;
              ``--precision bf16`` is ``init_segmentor(precision='bf16')`` where seglab has it
-    train    one SGD step (forward, losses, backward, step) on a ``--batch`` of uint8 images
-             normalised in the step, median of ``--iters`` steps after ``--warmup``
+    train    one SGD step (forward, losses, then the runner's ``OptimStep``: backward, step,
+             ``zero_grad(set_to_none=True)``) on a ``--batch`` of uint8 images normalised in the
+             step, median of ``--iters`` steps after ``--warmup``
 """
 from __future__ import annotations
 
@@ -98,6 +99,7 @@ def task_infer(args) -> dict:
 
 
 def task_train(args) -> dict:
+    from seglab.engine.optim_step import OptimStep
     from seglab.models import build_segmentor
 
     cfg = load_config(args)
@@ -115,13 +117,14 @@ def task_train(args) -> dict:
     metas = [dict(img_shape=shape, ori_shape=shape, pad_shape=shape, flip=False)
              for _ in range(args.batch)]
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    optim_step = OptimStep(args.device)  # what IterBasedRunner runs after each forward
 
     def step():
         img = (images.flip(1).float() - mean) / std  # to_rgb, then normalise (the preprocessor)
         out = model.train_step(dict(img=img, img_metas=metas, gt_semantic_seg=labels))
-        optimizer.zero_grad()
-        out["loss"].backward()
-        optimizer.step()
+        # backward, step, then the gradients freed before the next forward (as MMSeg's
+        # OptimWrapper.update_params does), not kept alive through it
+        optim_step.step(out["loss"], model, optimizer, 0, 1)
 
     return time_calls(step, args.warmup, args.iters)
 
