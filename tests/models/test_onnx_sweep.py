@@ -131,3 +131,17 @@ def test_verify_of_a_dynamic_export_names_the_fix(name, failure, tmp_path):
     with pytest.raises(OnnxExportError, match=failure) as err:
         verify_onnx(model, onnx_file, TRACED, dynamic_export=True)
     assert str(err.value).endswith("export without --dynamic-export.")
+
+
+def test_random_nmf_bases_stay_random_in_onnx(tmp_path):
+    """SegNeXt's LightHamHead(rand_init=True) exports, and ONNX Runtime draws new bases every run
+    as PyTorch does: neither repeats its own logits, so no bound can hold (README)."""
+    cfg = tiny_segmentor_cfg("LightHamHead")
+    cfg["decode_head"] = dict(cfg["decode_head"], ham_kwargs=dict(
+        cfg["decode_head"]["ham_kwargs"], rand_init=True))
+    model = build_segmentor(cfg).eval()
+    session = ort_session(export_onnx(model, str(tmp_path / "ham.onnx"), TRACED))
+    img = torch.randn(*TRACED)
+    assert float((run_session(session, img) - run_session(session, img)).abs().max()) > ATOL
+    with torch.no_grad():
+        assert float((model.encode_decode(img) - model.encode_decode(img)).abs().max()) > ATOL
