@@ -76,6 +76,9 @@ def check_args(args: argparse.Namespace) -> None:
         raise ConfigError("The tensorrt backend is not supported in seglab (it needs mmcv's "
                           "compiled TensorRT plugins): test the .onnx file with the onnxruntime "
                           "backend, which runs on CUDA with onnxruntime-gpu installed.")
+    from seglab.apis.outputs import check_out_path
+
+    check_out_path(args.out)  # a .pkl file (tools/test.py also takes a 1.x folder of PNGs)
     spec = importlib.util.spec_from_file_location(
         "seglab_tools_test", osp.join(osp.dirname(osp.abspath(__file__)), "test.py"))
     test_tool = importlib.util.module_from_spec(spec)

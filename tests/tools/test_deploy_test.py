@@ -106,6 +106,7 @@ def test_a_static_graph_refuses_other_image_sizes(workflow, tmp_path, capsys):
     (["onnxruntime"], "Please specify at least one operation"),
     (["onnxruntime", "--eval", "mIoU", "--format-only"], "cannot be both specified"),
     (["onnxruntime", "--out", "results.json"], ".pkl"),
+    (["onnxruntime", "--out", "results"], ".pkl"),
 ])
 def test_argument_errors_are_one_line(args, message, tmp_path, capsys):
     assert message in _errors([str(SMOKE), str(tmp_path / "missing.onnx"), *args], capsys)
