@@ -2,7 +2,7 @@
 
 Usage:
     python benchmarks/fast_paths.py [--case whole-r50 --case slide-r18] [--repeat 5]
-        [--warmup 1] [--threads N] [--no-rss]
+        [--warmup 1] [--threads N] [--no-rss] [--config configs/segformer/....py ...]
 
 Cases (built from the real config files with SyncBN -> BN; random weights, BN statistics from
 one pass over noise):
@@ -10,6 +10,10 @@ one pass over noise):
 - ``whole-r50``: configs/fcn/fcn_r50-d8_512x512_20k_voc12aug.py, whole mode, one 512x512 image.
 - ``slide-r18``: configs/fcn/fcn_r18-d8_512x1024_80k_cityscapes.py, slide mode (512x1024 crops,
   stride 341x683: 9 windows), one 1024x2048 image.
+
+- ``--config PATH`` (repeatable): any config, whole mode on one 512x512 image (its test_cfg
+  mode as configured), to see whether a family gains from channels_last; the header line says
+  which fast paths the tools turn on for it by default (``resolve_fast_paths``).
 
 Each pass is ``simple_test``'s work (network, resize, softmax, argmax) under
 ``torch.inference_mode``.
@@ -37,7 +41,7 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 from models import build_from_config, machine_line  # noqa: E402
 
-from seglab.apis.fast_paths import optimize_for_inference  # noqa: E402
+from seglab.apis.fast_paths import optimize_for_inference, resolve_fast_paths  # noqa: E402
 
 CASES = {
     "whole-r50": ("configs/fcn/fcn_r50-d8_512x512_20k_voc12aug.py", (512, 512)),
@@ -86,7 +90,8 @@ def peak_rss_child(case: str, variant: str) -> None:
 
 
 def peak_rss(case: str, variant: str, threads: int) -> float:
-    cmd = [sys.executable, __file__, "--child", case, variant, "--threads", str(threads)]
+    cmd = [sys.executable, __file__, "--child", case, variant, "--threads", str(threads),
+           "--config", CASES[case][0]]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])["peak_rss_mb"]
 
@@ -116,18 +121,24 @@ def main(argv=None) -> int:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--no-rss", action="store_true", help="skip the peak-RSS subprocesses")
+    parser.add_argument("--config", action="append", default=[],
+                        help="also measure this config (512x512 input); repeatable")
     parser.add_argument("--child", nargs=2, metavar=("CASE", "VARIANT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    for config in args.config:
+        CASES.setdefault(Path(config).stem, (str(Path(config).resolve()), (512, 512)))
     if args.child:
         peak_rss_child(*args.child)
         return 0
     print(machine_line())
-    for case in args.case or list(CASES):
+    for case in args.case or ([Path(c).stem for c in args.config] or list(CASES)):
         rows = measure(case, args.repeat, args.warmup)
         base = rows["plain"]["median_s"]
+        defaults = resolve_fast_paths(build(case, "plain"))
         print(f"\n{case}: {CASES[case][0]}, input {CASES[case][1]}, simple_test, "
-              f"median of {args.repeat} interleaved passes")
+              f"median of {args.repeat} interleaved passes; tool defaults: "
+              + (", ".join(k for k, on in defaults.items() if on) or "none"))
         print("| variant | median s | vs plain | peak RSS MiB | equal labels | max prob diff |")
         print("|---|---|---|---|---|---|")
         for variant, row in rows.items():

@@ -32,3 +32,4 @@ def test_table_of_a_tiny_case(bench, tmp_path, monkeypatch, capsys):
     assert bench.main(["--case", "tiny", "--repeat", "1", "--warmup", "0", "--no-rss"]) == 0
     out = capsys.readouterr().out
     assert "| plain |" in out and "| 1.00x |" in out and "CPU:" in out
+    assert "tool defaults: fuse_conv_bn, channels_last" in out  # the tiny ResNet FCN
