@@ -12,6 +12,7 @@ normalised space, so the network sees 1.x's numbers.
 from __future__ import annotations
 
 import copy
+import inspect
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from .v1x import V1xConfigError, check_keys, unsupported
@@ -133,6 +134,36 @@ def without_label_loading(pipeline: List[Any]) -> Tuple[List[Any], Optional[bool
     return out, (any(said) if said else None)
 
 
+def dataset_reduce_zero_label(ds: Mapping[str, Any]) -> Optional[bool]:
+    """The ``reduce_zero_label`` a 1.x dataset dict gives its samples: its own key, else the
+    class's default (``ADE20KDataset``: True); None for a type seglab does not know."""
+    if "reduce_zero_label" in ds:
+        return bool(ds["reduce_zero_label"])
+    from .. import datasets  # noqa: F401  (the dataset classes register on import)
+    from ..registry import DATASETS
+
+    cls = DATASETS.get(str(ds.get("type", "")))
+    if cls is None:
+        return None
+    param = inspect.signature(cls).parameters.get("reduce_zero_label")
+    if param is not None and param.default is not inspect.Parameter.empty:
+        return bool(param.default)
+    for klass in cls.__mro__:  # a value the class fixes is not an argument
+        if "reduce_zero_label" in getattr(klass, "FIXED", {}):
+            return bool(klass.FIXED["reduce_zero_label"])
+    return None
+
+
+def with_label_reduction(pipeline: List[Any], reduce: Optional[bool]) -> List[Any]:
+    """``pipeline`` whose ``LoadAnnotations`` steps without ``reduce_zero_label`` get the
+    dataset's: 1.x's ``LoadAnnotations()`` takes it from the dataset, 0.x's would not reduce."""
+    if not reduce:  # False is what 0.x's LoadAnnotations() does anyway
+        return pipeline
+    return [dict(step, reduce_zero_label=True)
+            if isinstance(step, Mapping) and step.get("type") == "LoadAnnotations"
+            and step.get("reduce_zero_label") is None else step for step in pipeline]
+
+
 def convert_dataset(ds: Mapping[str, Any], where: str, steps: List[Dict[str, Any]],
                     training: bool) -> Dict[str, Any]:
     """A 1.x dataset dict as 0.x's (``data_prefix`` -> ``img_dir``/``ann_dir``, ``ann_file`` ->
@@ -174,7 +205,9 @@ def convert_dataset(ds: Mapping[str, Any], where: str, steps: List[Dict[str, Any
             out.update(meta)
         elif key == "pipeline":
             pipeline = insert_before_pack(value, steps, f"{where}.pipeline")
-            if not training:
+            if training:
+                pipeline = with_label_reduction(pipeline, dataset_reduce_zero_label(ds))
+            else:
                 pipeline, reduce = without_label_loading(pipeline)
                 if reduce and "reduce_zero_label" not in ds:
                     out["reduce_zero_label"] = True

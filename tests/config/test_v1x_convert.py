@@ -337,3 +337,20 @@ def test_checkpoint_meta_reads_1x_dataset_meta():
     assert meta["CLASSES"] == ["a", "b"] and meta["PALETTE"] == [[1, 2, 3], [4, 5, 6]]
     assert checkpoint_meta(dict(CLASSES=["x"], dataset_meta=dict(classes=["y"])))["CLASSES"] \
         == ["x"]
+
+
+@pytest.mark.parametrize("dataset, expected", [
+    (dict(type="BaseSegDataset", reduce_zero_label=True), True),
+    (dict(type="ADE20KDataset"), True),  # 1.x's and seglab's ADE20K reduce by default
+    (dict(type="ADE20KDataset", reduce_zero_label=False), None),
+    (dict(type="PascalVOCDataset"), None),
+])
+def test_training_labels_reduced_as_the_dataset_says(dataset, expected):
+    """1.x's ``LoadAnnotations()`` takes ``reduce_zero_label`` from the dataset; the 0.x form
+    must say it in the step, or the training labels would silently stay unshifted."""
+    pipeline = [dict(type="LoadImageFromFile"), dict(type="LoadAnnotations"),
+                dict(type="PackSegInputs")]
+    loader = dict(batch_size=2, dataset=dict(dataset, pipeline=pipeline))
+    step = convert(train_dataloader=loader)["data"]["train"]["pipeline"][1]
+    assert step["type"] == "LoadAnnotations"
+    assert step.get("reduce_zero_label") is expected
