@@ -24,11 +24,13 @@ metrics, which tools/test.py uses without ``--eval``), ``tta_pipeline`` (normali
 ``--tta``), ``deterministic`` / ``diff_seed`` (``randomness``, read by tools/train.py).
 Evaluation pipelines lose their ``LoadAnnotations``: seglab's evaluator reads the label files.
 
+Validation runs when 1.x's loop runs it: at the multiples of ``val_interval`` from
+``val_begin`` on and after the last iteration (``evaluation.eval_last``, off for 0.x configs).
+
 Where the run differs from MMSegmentation 1.x: its PolyLR decays over ``end - begin - 1``
-iterations (kept: mmengine's numbers, not 0.x's poly); 1.x also validates after the last
-iteration when ``max_iters`` is no multiple of ``val_interval`` (seglab: at the multiples);
-metrics are logged as fractions as in 0.x (1.x: percentages); ``--show-dir`` writes seglab's
-overlays (1.x: ``vis_data/vis_image/`` with ground truth beside the prediction).
+iterations (kept: mmengine's numbers, not 0.x's poly); metrics are logged as fractions as in
+0.x (1.x: percentages); ``--show-dir`` writes seglab's overlays (1.x: ``vis_data/vis_image/``
+with ground truth beside the prediction).
 
 A 1.x value seglab cannot run (a scheduler type, a sampler, an mmengine feature) raises
 :class:`V1xConfigError`, naming the key and value and saying it is a MMSegmentation 1.x feature

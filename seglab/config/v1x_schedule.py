@@ -10,7 +10,8 @@ AmpOptimWrapper               optimizer_config type Fp16OptimizerHook (loss_scal
                               amp='bf16'
 param_scheduler               lr_config = dict(policy='ParamSchedulerChain', schedulers=[...])
 train_cfg IterBasedTrainLoop  runner = dict(type='IterBasedRunner', max_iters);
-                              evaluation.interval = val_interval
+                              evaluation: interval = val_interval, eval_last=True (also
+                              after the last iteration), start from val_begin
 default_hooks.logger          log_config = dict(interval, hooks=[TextLoggerHook])
 default_hooks.checkpoint      checkpoint_config (interval, max_keep_ckpts, save_last, ...);
                               save_best / rule -> evaluation
@@ -139,10 +140,26 @@ def convert_loops(src: Mapping[str, Any]) -> Dict[str, Any]:
         raise unsupported("train_cfg.type", kind, "seglab trains by iterations: use "
                           "dict(type='IterBasedTrainLoop', max_iters=N, val_interval=M)")
     check_keys("train_cfg", loop, ("type", "max_iters", "val_interval", "val_begin"))
-    if loop.get("val_begin", 1) != 1:
-        raise unsupported("train_cfg.val_begin", loop["val_begin"])
     out["runner"] = dict(type="IterBasedRunner", max_iters=loop["max_iters"])
-    out["val_interval"] = loop.get("val_interval", 1000)
+    out["evaluation"] = _validation_times(loop)
+    return out
+
+
+def _validation_times(loop: Mapping[str, Any]) -> Dict[str, Any]:
+    """The EvalHook keys that validate when mmengine's ``IterBasedTrainLoop`` does: after every
+    iteration ``i >= val_begin`` with ``i % val_interval == 0``, and after the last one."""
+    interval, begin = loop.get("val_interval", 1000), loop.get("val_begin", 1)
+    max_iters = loop["max_iters"]
+    for key, value in (("val_interval", interval), ("val_begin", begin),
+                       ("max_iters", max_iters)):
+        positive = key != "val_begin"
+        if not isinstance(value, int) or isinstance(value, bool) or (positive and value <= 0):
+            raise V1xConfigError(f"train_cfg.{key} must be {'a positive' if positive else 'an'} "
+                                 f"int, got {value!r} (in 1.x config {{file}}).")
+    out: Dict[str, Any] = dict(interval=interval, eval_last=True)
+    if begin > 1:  # 0.x's start counts the interval from itself: start at the first multiple
+        first = -(-begin // interval) * interval
+        out["start"] = first if begin > max_iters else min(first, max_iters)
     return out
 
 
@@ -284,7 +301,7 @@ def convert_schedule(src: Mapping[str, Any], out: Dict[str, Any]) -> None:
     if src.get("param_scheduler"):
         out.update(convert_param_scheduler(src["param_scheduler"]))
     loops = convert_loops(src)
-    interval = loops.pop("val_interval", None)
+    validation = loops.pop("evaluation", {})
     out.update(loops)
     hooks = convert_hooks(src.get("default_hooks"), src.get("visualizer"))
     best = hooks.pop("best")
@@ -292,7 +309,5 @@ def convert_schedule(src: Mapping[str, Any], out: Dict[str, Any]) -> None:
     if src.get("custom_hooks"):
         out["custom_hooks"] = convert_custom_hooks(src["custom_hooks"])
     if "evaluation" in out:
-        if interval is not None:
-            out["evaluation"]["interval"] = interval
-        out["evaluation"].update(best)
+        out["evaluation"].update(validation, **best)
     out.update(convert_runtime(src))

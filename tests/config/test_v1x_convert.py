@@ -200,7 +200,7 @@ def test_evaluation_labels_keep_reduce_zero_label():
 
 def test_evaluators():
     out = convert(test_evaluator=dict(type="IoUMetric", iou_metrics=["mIoU", "mDice"]))
-    assert out["evaluation"] == dict(metric=["mIoU"], interval=2000)
+    assert out["evaluation"] == dict(metric=["mIoU"], interval=2000, eval_last=True)
     assert out["test_evaluation"] == dict(metric=["mIoU", "mDice"])
     out = convert(test_evaluator=dict(type="CityscapesMetric", format_only=True,
                                       output_dir="work_dirs/format_results"))
@@ -269,7 +269,8 @@ def test_hooks_and_visualizer():
                                                  dict(type="TensorboardVisBackend")]))
     assert out["checkpoint_config"] == dict(interval=500, by_epoch=False, max_keep_ckpts=2,
                                             save_last=False)
-    assert out["evaluation"] == dict(metric=["mIoU"], interval=2000, save_best="mIoU",
+    assert out["evaluation"] == dict(metric=["mIoU"], interval=2000, eval_last=True,
+                                     save_best="mIoU",
                                      rule="greater")
     assert out["log_config"] == dict(interval=50, hooks=[
         dict(type="TextLoggerHook", by_epoch=False, ignore_last=True),

@@ -59,6 +59,9 @@ class EvalHook(Hook):
         interval: evaluate after every ``interval`` iterations.
         by_epoch: must be False.
         start: first iteration (1-based) at which to evaluate; then every ``interval`` after it.
+        eval_last: also evaluate after the last iteration (``runner.max_iters``) when it is not
+            one of those (and not before ``start``), as MMSegmentation 1.x's
+            ``IterBasedTrainLoop`` does; off by default, as in 0.x.
         save_best: metric whose best value keeps ``best_<metric>_iter_<N>.pth`` (the previous best
             file is removed); ``'auto'``: the first metric returned. None: no best checkpoint.
         rule: ``'greater'`` or ``'less'``; None: inferred from the metric name.
@@ -78,7 +81,7 @@ class EvalHook(Hook):
                  rule: Optional[str] = None, greater_keys: Optional[Sequence[str]] = None,
                  less_keys: Optional[Sequence[str]] = None, out_dir: Optional[str] = None,
                  metric: Union[str, List[str]] = "mIoU", pre_eval: bool = False,
-                 efficient_test: bool = False):
+                 efficient_test: bool = False, eval_last: bool = False):
         if by_epoch:
             raise ConfigError("evaluation.by_epoch=True: seglab trains by iterations; remove it.")
         if not isinstance(interval, int) or interval <= 0:
@@ -90,7 +93,10 @@ class EvalHook(Hook):
                               f"{save_best!r}")
         self.evaluate_fn = evaluate_fn
         self.interval = interval
+        if not isinstance(eval_last, bool):
+            raise ConfigError(f"evaluation.eval_last must be True or False, got {eval_last!r}")
         self.start = start
+        self.eval_last = eval_last
         self.save_best = save_best
         self.greater_keys = tuple(greater_keys) if greater_keys is not None else GREATER_KEYS
         self.less_keys = tuple(less_keys) if less_keys is not None else LESS_KEYS
@@ -121,8 +127,11 @@ class EvalHook(Hook):
     def _should_evaluate(self, runner: "IterBasedRunner") -> bool:
         current = runner.iter + 1
         if self.start is None:
-            return current % self.interval == 0
-        return current >= self.start and (current - self.start) % self.interval == 0
+            due = current % self.interval == 0
+        else:
+            due = current >= self.start and (current - self.start) % self.interval == 0
+        last = self.eval_last and current == runner.max_iters and current >= (self.start or 1)
+        return due or last
 
     def before_run(self, runner: "IterBasedRunner") -> None:
         if self.out_dir is None:
