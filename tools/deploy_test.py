@@ -95,13 +95,11 @@ def main(argv=None) -> int:
     from seglab.apis.evaluator import split_eval_kwargs
     from seglab.apis.onnx_export import ONNXRuntimeSegmentor, require
     from seglab.apis.test import run_test
-    from seglab.config import Config
+    from seglab.config import load_config
     from seglab.engine import get_root_logger
 
     require("onnxruntime", TOOL)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)  # a 0.x or 1.x config
     prepare_test_config(cfg)
     eval_kwargs = dict(args.eval_options or {})
     format_args, metric_kwargs = None, {}

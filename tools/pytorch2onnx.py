@@ -106,16 +106,14 @@ def main(argv=None) -> int:
     from seglab.apis.onnx_export import export_onnx, require, test_mode_of, verify_onnx
     from seglab.apis.inference import build_and_load
     from seglab.checkpoint import CheckpointMismatchError
-    from seglab.config import Config
+    from seglab.config import load_config
 
     require("onnx", TOOL)  # before the work, with the install command
     if args.verify:
         require("onnxruntime", TOOL)
     if args.rescale_shape is not None and len(args.rescale_shape) != 2:
         raise ConfigError("--rescale_shape needs two numbers: H W.")
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)  # a 0.x or 1.x config
     input_shape = input_shape_of(args, cfg)
     try:
         model, meta = build_and_load(cfg, args.checkpoint, strict=True)
