@@ -2,7 +2,7 @@
 
 Usage:
     python tools/test.py CONFIG CHECKPOINT [--eval mIoU [mDice mFscore]] [--show]
-        [--show-dir DIR] [--opacity 0.5] [--out results.pkl] [--format-only
+        [--show-dir DIR] [--opacity 0.5] [--wait-time S] [--out results.pkl] [--format-only
         --eval-options imgfile_prefix=DIR] [--aug-test] [--batch-size N] [--device cpu]
         [--work-dir DIR] [--precision fp32|bf16|fp16] [--[no-]fuse-conv-bn]
         [--[no-]channels-last] [--plain] [--compile [BACKEND]] [--options k=v ...]
@@ -55,9 +55,14 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "imgfile_prefix=DIR)")
     parser.add_argument("--eval", type=str, nargs="+", help="metrics: mIoU, mDice, mFscore")
     parser.add_argument("--show", action="store_true", help="show the results in a window")
-    parser.add_argument("--show-dir", help="write painted results to this directory")
-    parser.add_argument("--opacity", type=float, default=0.5,
-                        help="opacity of the painted segmentation map, in (0, 1]")
+    parser.add_argument("--show-dir", help="write painted results to this directory (a 1.x "
+                        "config: DIR/vis_data/vis_image/, ground truth beside the prediction, "
+                        "as MMSeg 1.x)")
+    parser.add_argument("--wait-time", type=float, default=None, help="MMSeg 1.x: seconds each "
+                        "--show window stays (default: 2 for a 1.x config, else until a key)")
+    parser.add_argument("--opacity", type=float, default=None, help="opacity of the painted "
+                        "segmentation map, in (0, 1] (default 0.5; a 1.x config: its "
+                        "visualizer.alpha, 0.8)")
     parser.add_argument("--batch-size", type=int, default=None,
                         help="images per forward pass (default: data.test.samples_per_gpu or 1)")
     parser.add_argument("--device", default=None,
@@ -109,8 +114,11 @@ def check_args(args: argparse.Namespace) -> None:
     if args.format_only and "imgfile_prefix" not in (args.eval_options or {}):
         raise ConfigError("--format-only needs the output folder: add --eval-options "
                           "imgfile_prefix=DIR.")
-    if not 0 < args.opacity <= 1:
+    if args.opacity is not None and not 0 < args.opacity <= 1:
         raise ConfigError(f"--opacity {args.opacity}: must be in (0, 1].")
+    wait_time = getattr(args, "wait_time", None)  # tools/deploy_test.py has no --wait-time
+    if wait_time is not None and wait_time < 0:
+        raise ConfigError(f"--wait-time {wait_time}: must be >= 0 seconds (0: until a key).")
     if args.batch_size is not None and args.batch_size < 1:
         raise ConfigError(f"--batch-size {args.batch_size}: must be >= 1.")
     if args.launcher != "none" and args.show:
@@ -231,15 +239,23 @@ def test(args: argparse.Namespace) -> int:
                 f"{loader.batch_size}{' per process' if world_size > 1 else ''} in "
                 f"{effective_precision(model.test_precision, device)}")
 
+    from seglab.apis.show_1x import painter_for
+
+    # a 1.x config paints as 1.x (seglab/apis/show_1x.py); None: 0.x's overlays
+    painter = painter_for(cfg, model, dataset, args.show, args.show_dir, args.opacity,
+                          args.wait_time)
     outputs = run_test(model, loader, metric=args.eval, device=device, logger=None,
-                       show=args.show, show_dir=args.show_dir, opacity=args.opacity,
+                       show=args.show, show_dir=args.show_dir,
+                       opacity=0.5 if args.opacity is None else args.opacity,
                        out_file=args.out, format_only=format_args is not None,
                        format_args=format_args, eval_kwargs=metric_kwargs,
-                       tmpdir=args.tmpdir, gpu_collect=args.gpu_collect)
+                       tmpdir=args.tmpdir, gpu_collect=args.gpu_collect,
+                       wait_time=args.wait_time or 0.0, painter=painter)
     if args.out:
         logger.info(f"Wrote the predictions of {outputs.num_images} images to {args.out}")
     if args.show_dir:
-        logger.info(f"Wrote the painted results to {args.show_dir}")
+        folder = args.show_dir if painter is None else painter.describe()
+        logger.info(f"Wrote the painted results to {folder}")
     if format_args is not None:
         logger.info(f"Wrote {len(outputs.files)} result files to "
                     f"{format_args['imgfile_prefix']}")

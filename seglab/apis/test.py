@@ -33,7 +33,7 @@ import os
 import tempfile
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -72,9 +72,11 @@ class OverlayWriter:
         show: also show each overlay in a window (frame by frame, a key press advances).
         palette: RGB colours per class (None: MMSeg's seeded random palette).
         opacity: weight of the colours in the blend.
+        wait_time: seconds each window stays (0: until a key is pressed).
     """
 
-    def __init__(self, out_dir: Optional[str], show: bool, palette: Any, opacity: float = 0.5):
+    def __init__(self, out_dir: Optional[str], show: bool, palette: Any, opacity: float = 0.5,
+                 wait_time: float = 0.0):
         from ..visualization import require_display
 
         if not 0 < opacity <= 1:
@@ -82,10 +84,11 @@ class OverlayWriter:
         if show:
             require_display()  # fail before the first forward, not after it
         self.out_dir, self.show, self.palette, self.opacity = out_dir, show, palette, opacity
+        self.wait_time = wait_time
 
     def __call__(self, index: int, pred: Any, meta: Mapping) -> Optional[str]:
         from ..visualization import show_result
-        from ..visualization.display import imshow
+        from ..visualization.display import imshow, seconds_to_ms
 
         filename = meta.get("filename")
         if filename is None:
@@ -97,7 +100,8 @@ class OverlayWriter:
         blended = show_result(filename, as_label_map(pred, np.dtype(np.int64)), self.palette,
                               opacity=self.opacity, out_file=out_file)
         if self.show:
-            imshow(blended, win_name=str(meta.get("ori_filename", index)), wait_time=0)
+            imshow(blended, win_name=str(meta.get("ori_filename", index)),
+                   wait_time=seconds_to_ms(self.wait_time))
         return out_file
 
 
@@ -125,7 +129,8 @@ def run_test(model: nn.Module, data_loader: DataLoader,
              keep_predictions: bool = False, out_file: Optional[str] = None,
              format_only: bool = False, format_args: Optional[Mapping[str, Any]] = None,
              eval_kwargs: Optional[Mapping[str, Any]] = None, tmpdir: Optional[str] = None,
-             gpu_collect: bool = False) -> RunOutputs:
+             gpu_collect: bool = False, wait_time: float = 0.0,
+             painter: Optional[Callable[[int, Any, Mapping], Any]] = None) -> RunOutputs:
     """One pass over the test set doing everything ``tools/test.py`` asks for.
 
     In a process group with a sharded loader (:func:`is_sharded`; every rank must call this),
@@ -151,6 +156,10 @@ def run_test(model: nn.Module, data_loader: DataLoader,
         tmpdir: distributed: the folder (shared by all nodes) through which rank 0 gathers the
             kept predictions; default: the system temp dir (one node).
         gpu_collect: distributed: gather them through the process group instead of files.
+        wait_time: ``show``: seconds each window stays (0: until a key is pressed).
+        painter: ``painter(index, pred, meta)`` paints each result instead of the 0.x overlays
+            of ``show`` / ``show_dir`` (tools/test.py: MMSegmentation 1.x's, see
+            :mod:`seglab.apis.show_1x`).
 
     Returns:
         :class:`RunOutputs`; distributed: ``predictions`` and ``files`` are complete on rank 0
@@ -161,9 +170,8 @@ def run_test(model: nn.Module, data_loader: DataLoader,
     evaluator = None
     if metric:
         evaluator = DatasetEvaluator(dataset, metric, **split_eval_kwargs(eval_kwargs or {}))
-    painter = None
-    if show or show_dir:
-        painter = OverlayWriter(show_dir, show, _palette(model, dataset), opacity)
+    if painter is None and (show or show_dir):
+        painter = OverlayWriter(show_dir, show, _palette(model, dataset), opacity, wait_time)
     keep = keep_predictions or out_file is not None
     dtype = storage_dtype(_num_classes(model, dataset)) if keep else None
     outputs = RunOutputs(predictions=[] if keep else None)

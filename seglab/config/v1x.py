@@ -21,7 +21,9 @@ evaluators) and :mod:`.v1x_schedule` (optimizer wrapper, schedulers, loops, hook
 
 Keys of the result that 0.x configs do not have: ``test_evaluation`` (the ``test_evaluator``'s
 metrics, which tools/test.py uses without ``--eval``), ``tta_pipeline`` (normalised, for
-``--tta``), ``deterministic`` / ``diff_seed`` (``randomness``, read by tools/train.py).
+``--tta``), ``deterministic`` / ``diff_seed`` (``randomness``, read by tools/train.py),
+``visualization_1x`` (``tools/test.py --show-dir`` paints as 1.x: ``vis_data/vis_image/``,
+ground truth beside the prediction, see :mod:`seglab.apis.show_1x`).
 Evaluation pipelines lose their ``LoadAnnotations``: seglab's evaluator reads the label files.
 
 Validation runs when 1.x's loop runs it: at the multiples of ``val_interval`` from
@@ -29,8 +31,7 @@ Validation runs when 1.x's loop runs it: at the multiples of ``val_interval`` fr
 
 Where the run differs from MMSegmentation 1.x: its PolyLR decays over ``end - begin - 1``
 iterations (kept: mmengine's numbers, not 0.x's poly); metrics are logged as fractions as in
-0.x (1.x: percentages); ``--show-dir`` writes seglab's overlays (1.x: ``vis_data/vis_image/``
-with ground truth beside the prediction).
+0.x (1.x: percentages).
 
 A 1.x value seglab cannot run (a scheduler type, a sampler, an mmengine feature) raises
 :class:`V1xConfigError`, naming the key and value and saying it is a MMSegmentation 1.x feature

@@ -16,6 +16,8 @@ default_hooks.logger          log_config = dict(interval, hooks=[TextLoggerHook]
 default_hooks.checkpoint      checkpoint_config (interval, max_keep_ckpts, save_last, ...);
                               save_best / rule -> evaluation
 visualizer TensorboardVis...  log_config.hooks += TensorboardLoggerHook
+default_hooks.visualization   visualization_1x = dict(interval, alpha): tools/test.py --show /
+ + visualizer.alpha           --show-dir paint as 1.x (seglab/apis/show_1x.py)
 randomness                    seed, deterministic, diff_seed
 env_cfg                       cudnn_benchmark, dist_params
 resume (+ load_from)          resume_from (resume=True with load_from) or auto_resume
@@ -167,6 +169,8 @@ def convert_hooks(hooks: Mapping[str, Any], visualizer: Any) -> Dict[str, Any]:
     """``log_config``, ``checkpoint_config`` and the checkpoint hook's ``evaluation`` keys."""
     out: Dict[str, Any] = {}
     best: Dict[str, Any] = {}
+    # What tools/test.py --show / --show-dir paint as 1.x does (seglab/apis/show_1x.py).
+    vis: Dict[str, Any] = dict(interval=50, alpha=0.8)
     for name, hook in (hooks or {}).items():
         if hook is None:  # 1.x switches a default hook off this way
             continue
@@ -190,13 +194,16 @@ def convert_hooks(hooks: Mapping[str, Any], visualizer: Any) -> Dict[str, Any]:
             if hook.get("draw") or hook.get("show"):
                 warnings.warn(f"{where}: drawing predictions during validation is not mapped; "
                               f"tools/test.py --show-dir DIR paints the test results.")
+            vis["interval"] = hook.get("interval", 50)
         else:
             raise unsupported(where, hook, "seglab maps timer, logger, param_scheduler, "
                               "checkpoint, sampler_seed and visualization")
     for backend in _vis_backends(visualizer):
         out.setdefault("log_config", dict(interval=10, hooks=[]))
         out["log_config"]["hooks"].append(backend)
-    return dict(out, best=best)
+    if isinstance(visualizer, Mapping) and visualizer.get("alpha") is not None:
+        vis["alpha"] = visualizer["alpha"]
+    return dict(out, best=best, visualization_1x=vis)
 
 
 def _checkpoint(where: str, hook: Dict[str, Any]):

@@ -57,6 +57,14 @@ def require_display() -> None:
             "--show-dir DIR to write the painted results as image files instead.")
 
 
+def seconds_to_ms(wait_time: float) -> int:
+    """``--wait-time`` (seconds, as MMSeg 1.x) -> :func:`imshow`'s milliseconds; a positive time
+    stays positive (0 would wait for a key)."""
+    if wait_time < 0:
+        raise ValueError(f"--wait-time {wait_time}: must be >= 0 seconds (0: until a key).")
+    return int(np.ceil(wait_time * 1000))
+
+
 def imshow(img: np.ndarray, win_name: str = "", wait_time: int = 0) -> None:
     """Show a BGR image in a window (``mmcv.imshow``); ``wait_time`` in ms, 0 = until a key."""
     require_display()
