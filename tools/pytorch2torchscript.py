@@ -10,7 +10,8 @@ the input size) on one H x W image (default 512 x 512) and saves it with ``torch
 runs the traced module and PyTorch on the same images and prints the max abs logit
 difference (an error above 1e-4). ``--show`` prints the graph. The .pt accepts H x W images
 only: see seglab/apis/torchscript_export.py for what it holds (meta.json: CLASSES, PALETTE,
-img_norm_cfg) and which families fix the batch to 1.
+img_norm_cfg) and which families fix the batch to 1. MMSegmentation 1.x configs work too (their
+``--cfg-options`` use 1.x keys; img_norm_cfg comes from ``model.data_preprocessor``).
 """
 from __future__ import annotations
 
@@ -46,12 +47,10 @@ def main(argv=None) -> int:
 
     from seglab.apis import torchscript_export as export
     from seglab.apis.cli import build_test_model
-    from seglab.config import Config
+    from seglab.config import load_config
 
     input_shape = export.input_shape_of(args.shape)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)  # a 1.x config: its 0.x form
     model = build_test_model(cfg, args.checkpoint, torch.device("cpu"),
                              tool="tools/pytorch2torchscript.py")
     test_cfg = model.test_cfg or {}

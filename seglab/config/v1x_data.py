@@ -276,7 +276,9 @@ def convert_data(src: Mapping[str, Any], pre: Mapping[str, Any]) -> Dict[str, An
         data[split] = dataset
         data[name] = opts
         first = first or opts
-    out: Dict[str, Any] = {}
+    # 0.x's helper variable, read by the exporters (meta.json of tools/pytorch2torchscript.py)
+    out: Dict[str, Any] = dict(img_norm_cfg={k: v for k, v in _normalize_step(pre).items()
+                                             if k != "type"})
     if first is not None:
         # 0.x's shared loader settings: the first loader's (the train loader when there is one).
         data["samples_per_gpu"] = first["samples_per_gpu"]
