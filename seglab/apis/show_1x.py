@@ -5,8 +5,10 @@ every ``interval``-th test batch (50 by default; the 1.x test loaders hold one i
 with ``SegLocalVisualizer.add_datasample``: the ground truth beside the prediction, blended with
 ``visualizer.alpha`` (0.8), class names written in. ``--show-dir DIR`` is the visualizer's
 ``save_dir``: the images are ``DIR/vis_data/vis_image/test_<image file name>_0.png`` (the step
-is the runner's iteration, 0 when testing). ``--show`` opens a window per image instead, for
-``--wait-time`` seconds (2 by default).
+is the runner's iteration, 0 when testing; a relative DIR is taken from the current folder, as
+1.2.2 does, although its ``--help`` says ``work_dir/timestamp/DIR``). ``--show`` opens a window
+per painted image for ``--wait-time`` seconds (2 by default); with both flags seglab also writes
+the files (1.x's hook then drops its file backends and writes none).
 
 The converter (:mod:`seglab.config.v1x_schedule`) writes what the run needs into one key of the
 converted config, ``visualization_1x = dict(interval=..., alpha=...)``; 0.x configs have no such
