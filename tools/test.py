@@ -161,7 +161,10 @@ def main(argv=None) -> int:
         from seglab.config import Config, is_1x_config
 
         raw = Config.fromfile(args.config)
-        args.config_1x = is_1x_config(raw)  # 1.x: evaluates with test_evaluator by default
+        # 1.x: evaluates with test_evaluator by default; also the converted 1.x config that
+        # tools/train.py dumps into the work dir (it keeps test_evaluator as test_evaluation),
+        # which 1.x users pass back: tools/test.py WORK_DIR/CFG.py WORK_DIR/iter_N.pth
+        args.config_1x = is_1x_config(raw) or "test_evaluation" in raw
         check_args(args)
     code = test(args)
     if args.launcher != "none":
@@ -188,6 +191,8 @@ def apply_1x_args(cfg, args: argparse.Namespace) -> None:
                                  imgfile_prefix=test_eval.get("output_dir") or "format_results")
     else:
         args.eval = list(test_eval.get("metric") or ["mIoU"])
+        if test_eval.get("output_dir") and args.out_dir is None:  # IoUMetric(output_dir=DIR)
+            args.out_dir = test_eval["output_dir"]
 
 
 def test(args: argparse.Namespace) -> int:
@@ -204,11 +209,17 @@ def test(args: argparse.Namespace) -> int:
     with same_on_every_rank():
         cfg = load_config(args.config, args.cfg_options)  # a 1.x config: its 0.x form
         apply_1x_args(cfg, args)
-        prepare_test_config(cfg, aug_test=args.aug_test)
+        try:
+            prepare_test_config(cfg, aug_test=args.aug_test)
+        except ConfigError as err:
+            if not (args.aug_test and args.config_1x):
+                raise
+            raise ConfigError(f"{err} This is a MMSegmentation 1.x config: test-time "
+                              f"augmentation is --tta (the config's tta_pipeline).") from None
         if args.precision is not None:
             set_test_precision(cfg, args.precision)
         eval_kwargs = dict(args.eval_options or {})
-        format_args = None
+        format_args = format_fn = None
         if args.format_only:
             format_args = eval_kwargs
             os.makedirs(eval_kwargs["imgfile_prefix"], exist_ok=True)
@@ -216,7 +227,12 @@ def test(args: argparse.Namespace) -> int:
         else:
             metric_kwargs = split_eval_kwargs(eval_kwargs)
         if args.out_dir is not None:  # 1.x --out DIR: prediction PNGs beside the metrics
+            from functools import partial
+
+            from seglab.datasets.result_files import write_iou_metric_pngs
+
             format_args = dict(imgfile_prefix=args.out_dir)
+            format_fn = partial(write_iou_metric_pngs, output_dir=args.out_dir)  # as IoUMetric
             os.makedirs(args.out_dir, exist_ok=True)
     # Before the model is built: SyncBN layers pick their implementation from the process group.
     if args.launcher != "none":
@@ -250,7 +266,7 @@ def test(args: argparse.Namespace) -> int:
                        out_file=args.out, format_only=format_args is not None,
                        format_args=format_args, eval_kwargs=metric_kwargs,
                        tmpdir=args.tmpdir, gpu_collect=args.gpu_collect,
-                       wait_time=args.wait_time or 0.0, painter=painter)
+                       wait_time=args.wait_time or 0.0, painter=painter, format_fn=format_fn)
     if args.out:
         logger.info(f"Wrote the predictions of {outputs.num_images} images to {args.out}")
     if args.show_dir:

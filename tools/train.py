@@ -86,6 +86,16 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return args
 
 
+def config_options(args: argparse.Namespace) -> dict:
+    """``--cfg-options``, plus ``resume=True`` for a bare ``--resume``: MMSeg 1.x's flag sets
+    ``cfg.resume = True``, so a 1.x config with ``load_from`` resumes from that file (mmengine's
+    ``Runner.load_or_resume``), not from the work dir (see ``v1x_schedule.convert_runtime``)."""
+    options = dict(args.cfg_options or {})
+    if args.resume is True:
+        options.setdefault("resume", True)
+    return options
+
+
 def apply_args(cfg: Config, args: argparse.Namespace) -> None:
     """Command-line flags override the config (``--cfg-options`` were merged by
     :func:`load_config`), with MMSeg's priorities."""
@@ -169,7 +179,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     try:
         with same_on_every_rank():  # config mistakes: every rank of a launch has the same one
-            cfg = load_config(args.config, args.cfg_options)  # a 1.x config: its 0.x form
+            cfg = load_config(args.config, config_options(args))  # a 1.x config: its 0.x form
             apply_args(cfg, args)
         return train(cfg, args)
     except SeglabError as err:
@@ -185,7 +195,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             print(f"error: {tag}{one_line(err)}", file=sys.stderr)
         return 2
     except ImportError as err:
-        # An optional package the config asks for (e.g. tensorboard for TensorboardLoggerHook).
+        # An optional package the config asks for (e.g. tensorboard for TensorboardLoggerHook);
+        # a failing import inside seglab itself is a bug: keep its traceback.
+        if (getattr(err, "name", None) or "").split(".")[0] == "seglab":
+            raise
         print(f"error: {err}", file=sys.stderr)
         return 2
     except RuntimeError as err:

@@ -130,7 +130,9 @@ def run_test(model: nn.Module, data_loader: DataLoader,
              format_only: bool = False, format_args: Optional[Mapping[str, Any]] = None,
              eval_kwargs: Optional[Mapping[str, Any]] = None, tmpdir: Optional[str] = None,
              gpu_collect: bool = False, wait_time: float = 0.0,
-             painter: Optional[Callable[[int, Any, Mapping], Any]] = None) -> RunOutputs:
+             painter: Optional[Callable[[int, Any, Mapping], Any]] = None,
+             format_fn: Optional[Callable[[Any, list, List[int]], List[str]]] = None
+             ) -> RunOutputs:
     """One pass over the test set doing everything ``tools/test.py`` asks for.
 
     In a process group with a sharded loader (:func:`is_sharded`; every rank must call this),
@@ -160,6 +162,9 @@ def run_test(model: nn.Module, data_loader: DataLoader,
         painter: ``painter(index, pred, meta)`` paints each result instead of the 0.x overlays
             of ``show`` / ``show_dir`` (tools/test.py: MMSegmentation 1.x's, see
             :mod:`seglab.apis.show_1x`).
+        format_fn: ``format_fn(dataset, preds, indices) -> files`` instead of
+            ``dataset.format_results`` (e.g. :func:`~seglab.datasets.result_files.
+            write_iou_metric_pngs` for MMSeg 1.x's ``--out DIR``).
 
     Returns:
         :class:`RunOutputs`; distributed: ``predictions`` and ``files`` are complete on rank 0
@@ -194,8 +199,9 @@ def run_test(model: nn.Module, data_loader: DataLoader,
                 outputs.predictions.extend(as_label_map(p, dtype) for p in preds)
                 kept_indices.extend(indices)
             if format_only:
-                written = list(dataset.format_results(preds, indices=indices,
-                                                      **dict(format_args or {})))
+                written = list(format_fn(dataset, preds, indices) if format_fn is not None
+                               else dataset.format_results(preds, indices=indices,
+                                                           **dict(format_args or {})))
                 outputs.files.extend(written)
                 if len(written) == len(indices):  # one file per image: keep dataset order
                     file_batches.extend((i, [name]) for i, name in zip(indices, written))

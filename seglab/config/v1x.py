@@ -75,6 +75,20 @@ MAPPED_TYPES = frozenset(SCHEDULER_TYPES + (
     "TestLoop", "IterTimerHook", "LoggerHook", "ParamSchedulerHook", "CheckpointHook",
     "DistSamplerSeedHook", "SegVisualizationHook", "SegLocalVisualizer", "Visualizer",
     "LocalVisBackend", "TensorboardVisBackend", "SegTTAModel"))
+# Model types of MMSegmentation 1.x that seglab does not have (configs/1.x/README.md "Left out"),
+# and why: a config naming one fails with the 1.x message, not the registry's "did you mean".
+V1X_ONLY_MODEL_TYPES = {
+    "Mask2FormerHead": "Mask2Former (its head is built from mmdet's transformer decoder, matcher "
+                       "and losses; seglab does not depend on mmdet)",
+    "MaskFormerHead": "MaskFormer (built from mmdet's pixel decoder, matcher and losses; seglab "
+                      "does not depend on mmdet)",
+    "SideAdapterCLIPHead": "SAN (open-vocabulary segmentation with CLIP)",
+    "MultimodalEncoderDecoder": "SAN's segmentor (image and text encoders)",
+    "CLIPTextEncoder": "SAN's CLIP text encoder",
+    "VPD": "VPD (a Stable Diffusion backbone)",
+    "VPDDepthHead": "VPD depth estimation",
+    "DepthEstimator": "VPD depth estimation (seglab does semantic segmentation only)",
+}
 # 0.x keys that mmengine ignores in a 1.x config (leftovers in some 1.x files): dropped.
 IGNORED_0X_KEYS = ("runner", "total_iters", "fp16", "data", "lr_config", "optimizer_config",
                    "evaluation", "checkpoint_config", "log_config", "workflow", "dist_params",
@@ -152,11 +166,34 @@ def _convert(src: Dict[str, Any], v1x_data, v1x_schedule) -> Dict[str, Any]:
         out[key] = value  # model, helper variables (dataset_type, crop_size, norm_cfg, ...)
     if "model" not in src:
         raise V1xConfigError("The 1.x config {file} has no `model` section.")
+    _check_model_types(src["model"])
+    tta = src.get("tta_model")
+    if isinstance(tta, Mapping) and tta.get("type", "SegTTAModel") != "SegTTAModel":
+        raise unsupported("tta_model.type", tta["type"], "seglab merges the tta_pipeline views "
+                          "as SegTTAModel does (tools/test.py --tta)")
     model, preprocessor = v1x_data.split_model(src["model"])
     out["model"] = model
     out.update(v1x_data.convert_data(src, preprocessor))
     v1x_schedule.convert_schedule(src, out)
     return out
+
+
+def _check_model_types(model: Any) -> None:
+    """Fail with the 1.x message when the segmentor, backbone, neck or a head is a 1.x-only type
+    seglab lacks (:data:`V1X_ONLY_MODEL_TYPES`); other unknown types get the registry's error."""
+    if not isinstance(model, Mapping):
+        return
+    parts = [("model", model)] + [(f"model.{key}", model.get(key)) for key in
+                                  ("backbone", "neck", "decode_head", "auxiliary_head")]
+    for where, part in parts:
+        items = part if isinstance(part, (list, tuple)) else [part]
+        for i, item in enumerate(items):
+            kind = item.get("type") if isinstance(item, Mapping) else None
+            name = kind.rpartition(".")[2] if isinstance(kind, str) else None
+            if name in V1X_ONLY_MODEL_TYPES:
+                at = f"{where}[{i}]" if isinstance(part, (list, tuple)) else where
+                raise unsupported(f"{at}.type", kind, f"seglab has no {V1X_ONLY_MODEL_TYPES[name]}; "
+                                  f"see configs/1.x/README.md for the families it runs")
 
 
 def load_config(filename: Any, cfg_options: Optional[Mapping[str, Any]] = None) -> Config:

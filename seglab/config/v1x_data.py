@@ -341,6 +341,8 @@ def convert_evaluator(name: str, evaluator: Any) -> Dict[str, Any]:
         out["metric"] += [n for n in names if n not in out["metric"]]
         if metric.get("format_only"):
             out.update(format_only=True, output_dir=metric.get("output_dir"))
+        elif metric.get("output_dir"):  # 1.x: PNGs in output_dir and the metrics
+            out["output_dir"] = metric["output_dir"]
     if not out["metric"]:
         out["metric"] = ["mIoU"]
     return out

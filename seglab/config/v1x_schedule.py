@@ -6,8 +6,9 @@
 optim_wrapper.optimizer       optimizer (+ paramwise_cfg, constructor)
 optim_wrapper.clip_grad       optimizer_config.grad_clip
 accumulative_counts           optimizer_config type GradientCumulativeOptimizerHook
-AmpOptimWrapper               optimizer_config type Fp16OptimizerHook (loss_scale); bfloat16:
-                              amp='bf16'
+AmpOptimWrapper               amp='auto' (as --amp: float16 on CUDA, bfloat16 on a CPU);
+                              float16 or a static loss_scale: Fp16OptimizerHook (loss_scale);
+                              bfloat16: amp='bf16'
 param_scheduler               lr_config = dict(policy='ParamSchedulerChain', schedulers=[...])
 train_cfg IterBasedTrainLoop  runner = dict(type='IterBasedRunner', max_iters);
                               evaluation: interval = val_interval, eval_last=True (also
@@ -80,9 +81,14 @@ def convert_optim_wrapper(wrapper: Any) -> Dict[str, Any]:
     half = False
     if kind == "AmpOptimWrapper":
         dtype = wrapper.get("dtype")
-        if dtype in (None, "float16"):
+        loss_scale = wrapper.get("loss_scale", "dynamic")
+        if dtype is None and loss_scale == "dynamic":
+            # mmengine's autocast without a dtype: float16 (dynamic scaler) on CUDA, bfloat16 on
+            # a CPU, which is what seglab's --amp ('auto') does; MMSeg's --amp writes this wrapper.
+            out["amp"] = "auto"
+        elif dtype in (None, "float16"):
             half = True
-            step["loss_scale"] = wrapper.get("loss_scale", "dynamic")
+            step["loss_scale"] = loss_scale
         elif dtype == "bfloat16":
             out["amp"] = "bf16"
         else:

@@ -35,7 +35,9 @@ ALLOWED_METRICS = ("mIoU", "mDice", "mFscore")
 def _read_lines(path: str, what: str) -> List[str]:
     if not osp.isfile(path):
         raise DatasetError(f"{what} '{path}' does not exist. Check `split` and `data_root` in the "
-                           "data config (relative paths are joined to data_root).")
+                           "data config (`ann_file` and `data_root` of the dataloader's dataset "
+                           "in a MMSegmentation 1.x config; relative paths are joined to "
+                           "data_root).")
     with open(path, encoding="utf-8") as f:
         return [line.strip() for line in f if line.strip()]
 
@@ -140,12 +142,13 @@ class CustomDataset(Dataset):
             raise DatasetError(
                 f"img_dir '{self.img_dir}' of {type(self).__name__} does not exist (data_root="
                 f"{self.data_root!r}, current directory '{os.getcwd()}'). {self.PREPARE_HINT}, "
-                "or fix data_root / img_dir in the config.")
+                "or fix data_root / img_dir in the config (data_root / data_prefix.img_path "
+                "of the dataloader's dataset in a MMSegmentation 1.x config).")
         if self.ann_dir is not None and not self.test_mode and not osp.isdir(self.ann_dir):
             raise DatasetError(
                 f"ann_dir '{self.ann_dir}' of {type(self).__name__} does not exist (data_root="
-                f"{self.data_root!r}). Fix ann_dir in the config, or set ann_dir=None for "
-                "a dataset without labels.")
+                f"{self.data_root!r}). Fix ann_dir in the config (data_prefix.seg_map_path in "
+                "a MMSegmentation 1.x config), or set ann_dir=None for a dataset without labels.")
 
     def __len__(self) -> int:
         return len(self.img_infos)

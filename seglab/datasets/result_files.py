@@ -38,6 +38,17 @@ def save_label_png(label: np.ndarray, path: str, palette=None) -> None:
         f.write(buffer.getvalue())
 
 
+def write_iou_metric_pngs(dataset, results: Sequence, indices: Optional[Sequence[int]] = None,
+                          *, output_dir: str) -> List[str]:
+    """Write predictions as MMSegmentation 1.x's ``IoUMetric(output_dir=...)`` does (``tools/test.py
+    --out DIR``): grey-level ('L') PNGs of the class index, named after the images, plus 1 on a
+    ``reduce_zero_label`` dataset (ADE20K: 1..150); no palette and no label-id conversion
+    (Cityscapes keeps train ids), so ``cv2.imread(f, cv2.IMREAD_UNCHANGED)`` gives the labels."""
+    shift = (lambda label: np.asarray(label).astype(np.int64) + 1) \
+        if getattr(dataset, "reduce_zero_label", False) else None
+    return write_label_pngs(dataset, results, output_dir, indices, convert=shift, palette=False)
+
+
 def write_label_pngs(dataset, results: Sequence, imgfile_prefix: str,
                      indices: Optional[Sequence[int]] = None,
                      convert: Optional[Callable[[np.ndarray], np.ndarray]] = None,

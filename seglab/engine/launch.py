@@ -177,7 +177,9 @@ def resolve_backend(backend: Optional[str], warn: bool = True) -> str:
         if warn:
             warnings.warn("dist_params.backend is 'nccl', but this machine has no CUDA GPU (or torch "
                           "was built without NCCL): using the gloo backend on CPU instead. Set "
-                          "dist_params = dict(backend='gloo') to silence this.", UserWarning,
+                          "dist_params = dict(backend='gloo') (in a MMSegmentation 1.x config: "
+                          "env_cfg = dict(dist_cfg=dict(backend='gloo'))) to silence this.",
+                          UserWarning,
                           stacklevel=3)
         return "gloo"
     return backend

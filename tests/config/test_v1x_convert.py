@@ -5,6 +5,7 @@ schedule_20k.py, pascal_voc12.py); the expected 0.x values are what MMSegmentati
 files say for the same run (configs/_base_/schedules/schedule_20k.py etc.).
 """
 import copy
+import re
 
 import pytest
 
@@ -236,6 +237,10 @@ def test_optim_wrapper():
     out = convert(optim_wrapper=dict(type="AmpOptimWrapper", dtype="bfloat16",
                                      optimizer=dict(type="SGD", lr=0.1)))
     assert out["amp"] == "bf16" and out["optimizer_config"] == {}
+    # What MMSeg 1.x's --amp writes: mmengine autocasts float16 on CUDA, bfloat16 on a CPU.
+    out = convert(optim_wrapper=dict(type="AmpOptimWrapper", loss_scale="dynamic",
+                                     optimizer=dict(type="SGD", lr=0.1)))
+    assert out["amp"] == "auto" and out["optimizer_config"] == {}
     with pytest.raises(V1xConfigError, match=r"optim_wrapper.type = 'ApexOptimWrapper' is a "
                        r"MMSegmentation 1.x feature seglab does not run yet"):
         convert(optim_wrapper=dict(type="ApexOptimWrapper", optimizer=dict(type="SGD", lr=1)))
@@ -355,3 +360,21 @@ def test_training_labels_reduced_as_the_dataset_says(dataset, expected):
     step = convert(train_dataloader=loader)["data"]["train"]["pipeline"][1]
     assert step["type"] == "LoadAnnotations"
     assert step.get("reduce_zero_label") is expected
+
+
+@pytest.mark.parametrize("where, part", [
+    ("model.decode_head.type = 'Mask2FormerHead'", dict(decode_head=dict(type="Mask2FormerHead"))),
+    ("model.backbone.type = 'VPD'", dict(backbone=dict(type="VPD"))),
+])
+def test_1x_only_model_types_say_so(where, part):
+    """A type MMSeg 1.x has and seglab lacks gets the 1.x message (naming the family), not the
+    registry's "did you mean"."""
+    model = dict(base_1x().model.to_dict(), **part)
+    with pytest.raises(V1xConfigError, match=re.escape(where) + r" is a MMSegmentation 1.x "
+                       r"feature seglab does not run yet .*configs/1.x/README.md"):
+        convert(model=model)
+
+
+def test_tta_model_other_than_seg_tta_model_is_refused():
+    with pytest.raises(V1xConfigError, match=r"tta_model.type = 'Foo' is a MMSegmentation 1.x"):
+        convert(tta_model=dict(type="Foo"))

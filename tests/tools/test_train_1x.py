@@ -98,6 +98,14 @@ def test_resume_with_a_path_and_1x_randomness(tmp_path):
     assert args.deterministic and cfg.seed == 5
 
 
+def test_bare_resume_flag_resumes_from_load_from_as_1x():
+    # MMSeg 1.x: --resume sets cfg.resume = True; with load_from, mmengine resumes from that file
+    args = TRAIN_TOOL.parse_args([str(CONFIG), "--resume", "--cfg-options", "load_from=w/x.pth"])
+    cfg = TRAIN_TOOL.load_config(args.config, TRAIN_TOOL.config_options(args))
+    TRAIN_TOOL.apply_args(cfg, args)
+    assert cfg.resume_from == "w/x.pth" and cfg.get("load_from") is None
+
+
 def test_test_tool_reports_the_test_evaluator_metrics(full_run, data_root, tmp_path):
     tool = load_test_tool()
     out_dir = tmp_path / "preds"
@@ -111,8 +119,25 @@ def test_test_tool_reports_the_test_evaluator_metrics(full_run, data_root, tmp_p
     assert metric["mIoU"] == pytest.approx(val["mIoU"]) and "mDice" in metric
     names = sorted(p.name for p in out_dir.iterdir())
     assert names == ["val_00000.png", "val_00001.png"]
-    pred = np.array(Image.open(out_dir / names[0]))
+    image = Image.open(out_dir / names[0])
+    assert image.mode == "L"  # as 1.x's IoUMetric(output_dir): cv2/mmcv read the labels
+    pred = np.array(image)
     assert pred.shape == (32, 32) and pred.max() < 6
+
+
+def test_test_tool_on_the_dumped_config_evaluates_as_1x(full_run, data_root, tmp_path):
+    """The config tools/train.py dumps into the work dir is the converted 0.x form; a 1.x user
+    passes it back (tools/test.py WORK_DIR/CFG.py WORK_DIR/latest.pth) and gets the
+    test_evaluator's metrics without --eval, as with the original file."""
+    dumped = full_run / CONFIG.name
+    assert dumped.is_file()
+    assert load_test_tool().main([str(dumped), str(full_run / "latest.pth"), "--device", "cpu",
+                                  "--work-dir", str(tmp_path),
+                                  "--cfg-options", f"data.test.data_root={data_root}"]) == 0
+    (eval_json,) = tmp_path.glob("eval_*.json")
+    metric = json.loads(eval_json.read_text())["metric"]
+    (val,) = records(full_run, "val")
+    assert metric["mIoU"] == pytest.approx(val["mIoU"]) and "mDice" in metric
 
 
 def test_resume_from_a_real_1x_checkpoint(data_root, tmp_path, caplog):

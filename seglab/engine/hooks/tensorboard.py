@@ -22,7 +22,8 @@ def _summary_writer_class():
         raise ImportError(
             "TensorboardLoggerHook needs the 'tensorboard' package, which is not installed: run "
             "`pip install tensorboard` (or `pip install seglab[tensorboard]`), or remove "
-            "dict(type='TensorboardLoggerHook') from log_config.hooks.") from err
+            "dict(type='TensorboardLoggerHook') from log_config.hooks (in a MMSegmentation 1.x "
+            "config: dict(type='TensorboardVisBackend') from visualizer.vis_backends).") from err
     return SummaryWriter
 
 
