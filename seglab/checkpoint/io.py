@@ -134,6 +134,8 @@ def load_checkpoint_file(filename: PathLike, map_location: Any = "cpu") -> Any:
             allowed.append((_resolve_global(name), name))
             if name == "numpy.dtype":  # rebuilding a dtype also needs its numpy.dtypes class
                 allowed.extend(_numpy_dtype_classes())
+        except CheckpointError as err:  # a stand-in refused the file: its reason as it is
+            raise CheckpointError(f"Checkpoint '{filename}' ({path}): {err}") from None
         except (RuntimeError, EOFError, ValueError) as err:
             raise CheckpointError(
                 f"Checkpoint '{filename}' ({path}) is not a readable PyTorch checkpoint (truncated "

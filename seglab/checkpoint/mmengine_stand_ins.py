@@ -10,17 +10,39 @@ else. What resuming from such a checkpoint restores: :mod:`seglab.config.v1x_che
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any
 
 from ..errors import CheckpointError
 
 
+_BUFFER_STATE_KEYS = frozenset({"_log_history", "_count_history", "max_length",
+                                "statistics_methods"})
+
+
 class HistoryBufferStandIn:
     """Unpickled in place of ``mmengine.logging.history_buffer.HistoryBuffer``: its state
-    (``_log_history``, ``_count_history``, ``max_length``, ``statistics_methods``) as data."""
+    (``_log_history``, ``_count_history``, ``max_length``, ``statistics_methods``) as data.
 
-    def __setstate__(self, state: Mapping[str, Any]) -> None:
-        self.__dict__.update(dict(state))
+    Anything else a pickle could hand it (constructor arguments, a state that is no dict, other
+    attribute names such as ``__setstate__``) is refused with a :class:`CheckpointError`."""
+
+    def __new__(cls, *args: Any) -> "HistoryBufferStandIn":
+        if args:
+            raise CheckpointError(f"the checkpoint builds mmengine's HistoryBuffer with "
+                                  f"arguments {args!r:.80}; MMSeg 1.x checkpoints pickle none, "
+                                  f"so seglab refuses this file.")
+        return super().__new__(cls)
+
+    def __setstate__(self, state: Any) -> None:
+        unknown = (sorted(map(repr, set(state) - _BUFFER_STATE_KEYS))
+                   if isinstance(state, dict) else None)
+        if unknown is None or unknown:
+            what = f"the keys {', '.join(unknown)}" if unknown else f"a {type(state).__name__}"
+            raise CheckpointError(
+                f"the checkpoint's mmengine HistoryBuffer state holds {what:.200}; MMSeg 1.x "
+                f"checkpoints only save {', '.join(sorted(_BUFFER_STATE_KEYS))}, so seglab "
+                f"refuses this file.")
+        self.__dict__.update(state)
 
 
 def getattr_stand_in(obj: Any, name: str) -> str:

@@ -60,3 +60,53 @@ def test_the_getattr_stand_in_refuses_other_objects(tmp_path):
     with pytest.raises(CheckpointError, match=r"getattr\(str, 'upper'\); seglab only allows it "
                        r"on mmengine's HistoryBuffer"):
         load_checkpoint_file(path)
+
+
+class _Buffer:
+    """Pickles as mmengine's HistoryBuffer (NEWOBJ with ``args``, then BUILD with ``state``)."""
+    __module__ = "mmengine.logging.history_buffer"
+    __qualname__ = "HistoryBuffer"
+
+    def __init__(self, state, args=()):
+        self.state, self.args = state, args
+
+    def __reduce_ex__(self, protocol):
+        import copyreg
+        return copyreg.__newobj__, (type(self),) + self.args, self.state
+
+
+@pytest.mark.parametrize("buffer, reason", [
+    (_Buffer(5), r"HistoryBuffer state holds a int"),
+    (_Buffer({"_log_history": [1.0], "__setstate__": 1}), r"holds the keys '__setstate__'"),
+    (_Buffer({}, (1, 2)), r"HistoryBuffer with arguments \(1, 2\)"),
+])
+def test_a_crafted_history_buffer_is_refused_with_the_reason(tmp_path, buffer, reason):
+    # Before: a TypeError traceback (int state, constructor arguments), or the instance took
+    # any attribute (an instance __setstate__ is what BUILD calls next on the same object).
+    import sys
+    import types
+    modules = {name: types.ModuleType(name) for name in
+               ("mmengine", "mmengine.logging", "mmengine.logging.history_buffer")}
+    modules["mmengine.logging.history_buffer"].HistoryBuffer = _Buffer
+    path = tmp_path / "crafted.pth"
+    saved = {name: sys.modules.get(name) for name in modules}
+    sys.modules.update(modules)
+    try:
+        torch.save({"state_dict": {}, "message_hub": buffer}, path)
+    finally:
+        for name, module in saved.items():
+            if module is None:
+                sys.modules.pop(name)
+            else:
+                sys.modules[name] = module
+    with pytest.raises(CheckpointError, match=reason) as info:
+        load_checkpoint_file(path)
+    assert "truncated download" not in str(info.value)
+
+
+def test_a_refused_getattr_is_not_called_a_truncated_download(tmp_path):
+    path = tmp_path / "sneaky.pth"
+    torch.save({"state_dict": {}, "x": _Sneaky()}, path)
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint_file(path)
+    assert "truncated download" not in str(info.value) and "sneaky.pth" in str(info.value)
