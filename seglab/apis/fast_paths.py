@@ -15,7 +15,8 @@ or ``init_segmentor(fuse_conv_bn=False, channels_last=False)``. The models thems
 (``model.simple_test`` / ``inference`` called directly, as the parity tests do) never change:
 the defaults only apply where a tool or the API builds its own model.
 
-- ``fuse_conv_bn``: :func:`seglab.models.fuse.fuse_conv_bn` (conv + eval BN -> one conv).
+- ``fuse_conv_bn``: :func:`seglab.models.fuse.fuse_conv_bn` (conv + eval BN -> one conv); the
+  result is an inference-only model, so its auxiliary heads (training losses only) are removed.
 - ``channels_last``: parameters in NHWC and the image converted at the backbone's input, so
   every convolution runs on oneDNN's NHWC kernels (on the 2-core test CPU a 3x3 256->256 conv
   runs 1.4-1.8x faster in NHWC, see DESIGN.md; benchmarks/fast_paths.py measures whole models).
@@ -130,6 +131,10 @@ def optimize_for_inference(model: nn.Module, fuse_conv_bn: bool = False,
         net = fold_bn(net, inplace=inplace)
         if net is not unwrap_model(model):
             model = net
+        if getattr(net, "auxiliary_head", None) is not None:
+            # An inference-only model: auxiliary heads only add training losses (FCN R50-D8's
+            # holds 9.5 MB of weights that inference never reads).
+            del net.auxiliary_head
     if channels_last:
         use_channels_last(net)
     if compile:

@@ -63,6 +63,23 @@ def test_fast_paths_give_the_plain_predictions(options):
         assert fast.decode_head.conv_seg.weight.is_contiguous(memory_format=torch.channels_last)
 
 
+def test_folding_drops_the_auxiliary_head_only_from_the_fast_model():
+    from seglab.models import build_segmentor
+
+    head = dict(type="FCNHead", in_channels=8, channels=4, num_convs=1, num_classes=3)
+    cfg = dict(type="EncoderDecoder", backbone=dict(type="ResNetV1c", depth=18,
+                                                    base_channels=8, stem_channels=8),
+               decode_head=dict(head, in_channels=64, in_index=3),
+               auxiliary_head=dict(head, in_index=0))
+    torch.manual_seed(0)
+    model = _randomize_bn(build_segmentor(cfg))
+    img = torch.randn(1, 3, SIZE, SIZE)
+    probs, _ = _run(model, img)
+    fast = optimize_for_inference(model, fuse_conv_bn=True, inplace=False)
+    assert model.with_auxiliary_head and not fast.with_auxiliary_head
+    assert (_run(fast, img)[0] - probs).abs().max() <= 1e-5
+
+
 def test_not_inplace_leaves_the_model_alone():
     model = tiny_model()
     before = {k: v.clone() for k, v in model.state_dict().items()}
