@@ -87,10 +87,24 @@ def preprocessing_steps(pre: Mapping[str, Any], training: bool) -> List[Dict[str
     return steps
 
 
+def _pad_size_as_hw(step: Any) -> Any:
+    """A pipeline ``Pad`` step with mmcv 2.x's ``size=(w, h)`` as seglab's ``(h, w)``."""
+    if isinstance(step, Mapping) and step.get("type") == "Pad" and step.get("size") is not None:
+        size = step["size"]
+        if isinstance(size, (list, tuple)) and len(size) == 2:
+            return dict(step, size=(size[1], size[0]))
+    return step
+
+
 def insert_before_pack(pipeline: List[Any], steps: List[Dict[str, Any]], where: str) -> List[Any]:
     """``pipeline`` with ``steps`` inserted before its ``PackSegInputs`` (also inside
-    ``TestTimeAug``, as one more augmentation step of one choice each)."""
-    pipeline = copy.deepcopy(list(pipeline))
+    ``TestTimeAug``, as one more augmentation step of one choice each); its own ``Pad`` steps'
+    ``size`` turned from mmcv 2.x's ``(w, h)`` into seglab's ``(h, w)`` (``steps`` are already
+    ``(h, w)``, as the data preprocessor's ``size``)."""
+    pipeline = [dict(step, transforms=[[_pad_size_as_hw(t) for t in group]
+                                       for group in step.get("transforms") or []])
+                if isinstance(step, Mapping) and step.get("type") == "TestTimeAug"
+                else _pad_size_as_hw(step) for step in copy.deepcopy(list(pipeline))]
     for i, step in enumerate(pipeline):
         kind = step.get("type") if isinstance(step, Mapping) else None
         if kind == _PACK:

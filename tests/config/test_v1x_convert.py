@@ -378,3 +378,22 @@ def test_1x_only_model_types_say_so(where, part):
 def test_tta_model_other_than_seg_tta_model_is_refused():
     with pytest.raises(V1xConfigError, match=r"tta_model.type = 'Foo' is a MMSegmentation 1.x"):
         convert(tta_model=dict(type="Foo"))
+
+
+def test_a_pipeline_pad_size_is_mmcv_w_h():
+    # mmcv 2.x Pad(size=(w, h)) pads to h rows and w columns; seglab's Pad reads (h, w). Before
+    # the converter swapped it, a non-square Pad in a 1.x pipeline padded to (w, h) rows/columns.
+    import numpy as np
+
+    from seglab.datasets.transforms import Compose
+
+    pipeline = TRAIN_PIPELINE[:-1] + [dict(type="Pad", size=(64, 48)), TRAIN_PIPELINE[-1]]
+    tta = dict(type="TestTimeAug", transforms=[[dict(type="Pad", size=(64, 48))],
+                                               [dict(type="PackSegInputs")]])
+    cfg = convert(train_dataloader=dict(batch_size=2, dataset=voc("train", pipeline)),
+                  tta_pipeline=[dict(type="LoadImageFromFile"), tta])
+    pads = [s for s in cfg["data"]["train"]["pipeline"] if s["type"] == "Pad"]
+    assert [p["size"] for p in pads] == [(48, 64), (512, 512)]  # the user's, then the batch's
+    assert cfg["tta_pipeline"][1]["transforms"][0] == [dict(type="Pad", size=(48, 64))]
+    out = Compose([pads[0]])(dict(img=np.zeros((10, 20, 3), np.uint8), seg_fields=[]))
+    assert out["img"].shape[:2] == (48, 64)  # as mmcv 2.x: 48 rows, 64 columns

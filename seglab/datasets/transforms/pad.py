@@ -24,7 +24,8 @@ class Pad(BaseTransform):
 
     MMSeg 1.x's (mmcv 2.x) arguments are accepted too: ``pad_val=dict(img=0, seg=255)`` and
     ``padding_mode='constant'`` (the only mode). Note that mmcv 2.x reads ``size`` as ``(w, h)``;
-    seglab reads it as 0.x's ``(h, w)``: the same for the square crops of MMSeg's 1.x configs.
+    seglab reads it as 0.x's ``(h, w)``: the 1.x config converter swaps a 1.x pipeline's
+    ``Pad(size=(w, h))`` (:func:`seglab.config.v1x_data.insert_before_pack`).
 
     Args:
         size: fixed ``(h, w)``.
