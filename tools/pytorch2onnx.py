@@ -75,12 +75,11 @@ def input_shape_of(args: argparse.Namespace, cfg) -> tuple:
             raise ConfigError("The config's test pipeline has no img_scale to export at; give "
                               "--shape H W.") from None
         return (1, 3, int(height), int(width))
-    if len(args.shape) == 1:
-        return (1, 3, args.shape[0], args.shape[0])
-    if len(args.shape) == 2:
-        return (1, 3) + tuple(args.shape)
+    if len(args.shape) in (1, 2) and min(args.shape) > 0:
+        height, width = args.shape * 2 if len(args.shape) == 1 else args.shape
+        return (1, 3, height, width)
     raise ConfigError(f"--shape {' '.join(map(str, args.shape))}: invalid input shape; give H W "
-                      "or one size for a square input.")
+                      "(positive) or one size for a square input.")
 
 
 def image_input(cfg, path: str, input_shape: tuple):
@@ -111,8 +110,13 @@ def main(argv=None) -> int:
     require("onnx", TOOL)  # before the work, with the install command
     if args.verify:
         require("onnxruntime", TOOL)
-    if args.rescale_shape is not None and len(args.rescale_shape) != 2:
-        raise ConfigError("--rescale_shape needs two numbers: H W.")
+    if args.rescale_shape is not None and (len(args.rescale_shape) != 2 or
+                                           min(args.rescale_shape) <= 0):
+        raise ConfigError("--rescale_shape needs two positive numbers: H W.")
+    out_dir = osp.dirname(osp.abspath(args.output_file))
+    if not osp.isdir(out_dir):
+        raise ConfigError(f"--output-file {args.output_file}: the folder {out_dir} does not "
+                          "exist; create it first.")
     cfg = load_config(args.config, args.cfg_options)  # a 0.x or 1.x config
     input_shape = input_shape_of(args, cfg)
     try:

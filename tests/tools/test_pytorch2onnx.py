@@ -105,7 +105,11 @@ def test_verify_fails_when_onnx_runtime_disagrees(workflow, tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--shape", "1", "2", "3"], "invalid input shape"),
-    (["--rescale_shape", "8"], "--rescale_shape needs two numbers"),
+    (["--shape", "-5"], "--shape -5: invalid input shape"),
+    (["--shape", "0", "32"], "--shape 0 32: invalid input shape"),
+    (["--rescale_shape", "8"], "--rescale_shape needs two positive numbers"),
+    (["--rescale_shape", "0", "3"], "--rescale_shape needs two positive numbers"),
+    (["--output-file", "/no_such_dir/x.onnx"], "folder /no_such_dir does not exist; create it"),
     (["--rescale_shape", "8", "8", "--cfg-options", *SLIDE], "--rescale_shape applies to whole"),
 ])
 def test_user_errors_are_one_line(args, message, workflow, tmp_path, capsys):
