@@ -115,6 +115,24 @@ def check_keys(where: str, cfg: Mapping[str, Any], accepted) -> None:
                              f"{sorted(accepted)}.")
 
 
+def as_dict(where: str, value: Any) -> Dict[str, Any]:
+    """``value`` (a 1.x dict at ``where``; None: empty) as a dict, or an error naming ``where``."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise V1xConfigError(f"{where} must be a dict, got {value!r:.80} (in 1.x config "
+                             f"{{file}}).")
+    return dict(value)
+
+
+def required(where: str, cfg: Mapping[str, Any], key: str) -> Any:
+    """``cfg[key]``, or an error saying that the 1.x dict at ``where`` needs ``key``."""
+    if key not in cfg:
+        raise V1xConfigError(f"{where} has no {key!r}, which MMSegmentation 1.x needs there (in "
+                             f"1.x config {{file}}).")
+    return cfg[key]
+
+
 def is_1x_config(cfg: Mapping[str, Any]) -> bool:
     """True when ``cfg`` is written in the MMSegmentation 1.x dialect.
 

@@ -15,7 +15,7 @@ import copy
 import inspect
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from .v1x import V1xConfigError, check_keys, unsupported
+from .v1x import V1xConfigError, as_dict, check_keys, required, unsupported
 
 KEYS = ("train_dataloader", "val_dataloader", "test_dataloader", "val_evaluator",
         "test_evaluator", "tta_pipeline")
@@ -178,6 +178,13 @@ def with_label_reduction(pipeline: List[Any], reduce: Optional[bool]) -> List[An
             and step.get("reduce_zero_label") is None else step for step in pipeline]
 
 
+def _as_list(where: str, value: Any) -> List[Any]:
+    if not isinstance(value, (list, tuple)):
+        raise V1xConfigError(f"{where} must be a list, got {value!r:.80} (in 1.x config "
+                             f"{{file}}).")
+    return list(value)
+
+
 def convert_dataset(ds: Mapping[str, Any], where: str, steps: List[Dict[str, Any]],
                     training: bool) -> Dict[str, Any]:
     """A 1.x dataset dict as 0.x's (``data_prefix`` -> ``img_dir``/``ann_dir``, ``ann_file`` ->
@@ -190,13 +197,15 @@ def convert_dataset(ds: Mapping[str, Any], where: str, steps: List[Dict[str, Any
     if kind == "ConcatDataset":
         check_keys(where, ds, ("type", "datasets", "lazy_init", "ignore_keys"))
         parts = [convert_dataset(d, f"{where}.datasets[{i}]", steps, training)
-                 for i, d in enumerate(ds["datasets"])]
+                 for i, d in enumerate(_as_list(f"{where}.datasets",
+                                                required(where, ds, "datasets")))]
         # 1.x evaluates a concatenation as one data set.
         return dict(type="ConcatDataset", datasets=parts, separate_eval=False)
     if kind == "RepeatDataset":
         check_keys(where, ds, ("type", "dataset", "times", "lazy_init"))
-        return dict(type="RepeatDataset", times=ds["times"],
-                    dataset=convert_dataset(ds["dataset"], f"{where}.dataset", steps,
+        return dict(type="RepeatDataset", times=required(where, ds, "times"),
+                    dataset=convert_dataset(required(where, ds, "dataset"), f"{where}.dataset",
+                                            steps,
                                             training))
     if kind in ("ClassBalancedDataset", "MultiImageMixDataset"):
         raise unsupported(f"{where}.type", kind)
@@ -207,14 +216,14 @@ def convert_dataset(ds: Mapping[str, Any], where: str, steps: List[Dict[str, Any
         if key == "type":
             out["type"] = "CustomDataset" if value == "BaseSegDataset" else value
         elif key == "data_prefix":
-            prefix = dict(value or {})
+            prefix = as_dict(f"{where}.data_prefix", value)
             check_keys(f"{where}.data_prefix", prefix, ("img_path", "seg_map_path"))
             out["img_dir"] = prefix.get("img_path", "")
             out["ann_dir"] = prefix.get("seg_map_path")
         elif key == "ann_file":
             out["split"] = value or None
         elif key == "metainfo":
-            meta = dict(value or {})
+            meta = as_dict(f"{where}.metainfo", value)
             check_keys(f"{where}.metainfo", meta, ("classes", "palette"))
             out.update(meta)
         elif key == "pipeline":
@@ -230,7 +239,8 @@ def convert_dataset(ds: Mapping[str, Any], where: str, steps: List[Dict[str, Any
             if value is not None:
                 raise unsupported(f"{where}.{key}", value)
         elif key == "backend_args":
-            if value is not None and dict(value).get("backend", "local") not in ("local", "disk"):
+            if as_dict(f"{where}.backend_args", value).get("backend", "local") not in \
+                    ("local", "disk"):
                 raise unsupported(f"{where}.backend_args", value,
                                   "seglab reads files from the local disk")
         else:
@@ -254,7 +264,7 @@ def _convert_loader(name: str, loader: Mapping[str, Any], steps: List[Dict[str, 
     for key in ("persistent_workers", "pin_memory", "prefetch_factor"):
         if key in loader:
             opts[key] = loader[key]
-    sampler = dict(loader.get("sampler") or {})
+    sampler = as_dict(f"{name}.sampler", loader.get("sampler"))
     kind = sampler.pop("type", "DefaultSampler")
     if kind not in _SAMPLERS:
         raise unsupported(f"{name}.sampler.type", kind, f"seglab maps {', '.join(_SAMPLERS)}")

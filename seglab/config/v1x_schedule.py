@@ -29,7 +29,7 @@ from __future__ import annotations
 import warnings
 from typing import Any, Dict, List, Mapping
 
-from .v1x import V1xConfigError, check_keys, unsupported
+from .v1x import V1xConfigError, as_dict, check_keys, required, unsupported
 
 KEYS = ("optim_wrapper", "optimizer", "param_scheduler", "train_cfg", "val_cfg", "test_cfg",
         "default_hooks", "randomness", "env_cfg", "resume", "visualizer", "auto_scale_lr",
@@ -54,9 +54,9 @@ def convert_optim_wrapper(wrapper: Any) -> Dict[str, Any]:
     if kind not in ("OptimWrapper", "AmpOptimWrapper"):
         raise unsupported("optim_wrapper.type", kind, "seglab maps OptimWrapper and "
                           "AmpOptimWrapper")
-    optimizer = dict(wrapper["optimizer"])
+    optimizer = as_dict("optim_wrapper.optimizer", wrapper["optimizer"])
     if wrapper.get("paramwise_cfg"):
-        paramwise = dict(wrapper["paramwise_cfg"])
+        paramwise = as_dict("optim_wrapper.paramwise_cfg", wrapper["paramwise_cfg"])
         if "flat_decay_mult" in paramwise:
             raise unsupported("optim_wrapper.paramwise_cfg.flat_decay_mult",
                               paramwise["flat_decay_mult"])
@@ -71,7 +71,7 @@ def convert_optim_wrapper(wrapper: Any) -> Dict[str, Any]:
     step: Dict[str, Any] = {}
     clip = wrapper.get("clip_grad")
     if clip is not None:
-        clip = dict(clip)
+        clip = as_dict("optim_wrapper.clip_grad", clip)
         if clip.pop("type", "norm") != "norm":
             raise unsupported("optim_wrapper.clip_grad.type", wrapper["clip_grad"]["type"],
                               "seglab clips the gradient norm (max_norm, norm_type)")
@@ -148,7 +148,8 @@ def convert_loops(src: Mapping[str, Any]) -> Dict[str, Any]:
         raise unsupported("train_cfg.type", kind, "seglab trains by iterations: use "
                           "dict(type='IterBasedTrainLoop', max_iters=N, val_interval=M)")
     check_keys("train_cfg", loop, ("type", "max_iters", "val_interval", "val_begin"))
-    out["runner"] = dict(type="IterBasedRunner", max_iters=loop["max_iters"])
+    out["runner"] = dict(type="IterBasedRunner",
+                         max_iters=required("train_cfg", loop, "max_iters"))
     out["evaluation"] = _validation_times(loop)
     return out
 
@@ -177,12 +178,12 @@ def convert_hooks(hooks: Mapping[str, Any], visualizer: Any) -> Dict[str, Any]:
     best: Dict[str, Any] = {}
     # What tools/test.py --show / --show-dir paint as 1.x does (seglab/apis/show_1x.py).
     vis: Dict[str, Any] = dict(interval=50, alpha=0.8)
-    for name, hook in (hooks or {}).items():
+    for name, hook in as_dict("default_hooks", hooks).items():
         if hook is None:  # 1.x switches a default hook off this way
             continue
-        hook = dict(hook)
-        kind = hook.get("type")
         where = f"default_hooks.{name}"
+        hook = as_dict(where, hook)
+        kind = hook.get("type")
         if name in _BUILT_IN_HOOKS:
             if kind != _BUILT_IN_HOOKS[name]:
                 raise unsupported(f"{where}.type", kind, f"seglab runs {_BUILT_IN_HOOKS[name]}")
@@ -282,7 +283,7 @@ def convert_custom_hooks(hooks: Any) -> List[Any]:
 def convert_runtime(src: Mapping[str, Any]) -> Dict[str, Any]:
     """``seed``, ``deterministic``, ``cudnn_benchmark``, ``dist_params``, resume settings."""
     out: Dict[str, Any] = {}
-    randomness = dict(src.get("randomness") or {})
+    randomness = as_dict("randomness", src.get("randomness"))
     check_keys("randomness", randomness, ("seed", "deterministic", "diff_rank_seed"))
     if randomness.get("seed") is not None:
         out["seed"] = randomness["seed"]
@@ -290,7 +291,7 @@ def convert_runtime(src: Mapping[str, Any]) -> Dict[str, Any]:
         out["deterministic"] = True
     if randomness.get("diff_rank_seed"):
         out["diff_seed"] = True
-    env = dict(src.get("env_cfg") or {})
+    env = as_dict("env_cfg", src.get("env_cfg"))
     check_keys("env_cfg", env, ("cudnn_benchmark", "mp_cfg", "dist_cfg"))
     if "cudnn_benchmark" in env:
         out["cudnn_benchmark"] = bool(env["cudnn_benchmark"])

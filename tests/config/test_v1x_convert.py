@@ -397,3 +397,40 @@ def test_a_pipeline_pad_size_is_mmcv_w_h():
     assert cfg["tta_pipeline"][1]["transforms"][0] == [dict(type="Pad", size=(48, 64))]
     out = Compose([pads[0]])(dict(img=np.zeros((10, 20, 3), np.uint8), seg_fields=[]))
     assert out["img"].shape[:2] == (48, 64)  # as mmcv 2.x: 48 rows, 64 columns
+
+
+def _voc_train(**dataset):
+    return dict(batch_size=2, dataset=dict(type="PascalVOCDataset",
+                                           pipeline=[dict(type="PackSegInputs")], **dataset))
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(train_cfg=dict(type="IterBasedTrainLoop", val_interval=10)),
+     "train_cfg has no 'max_iters'"),
+    (dict(optim_wrapper=dict(type="OptimWrapper", optimizer="SGD")),
+     "optim_wrapper.optimizer must be a dict, got 'SGD'"),
+    (dict(optim_wrapper=dict(optimizer=dict(type="SGD", lr=0.1), clip_grad=[1])),
+     r"optim_wrapper.clip_grad must be a dict, got \[1\]"),
+    (dict(default_hooks=[1]), "default_hooks must be a dict"),
+    (dict(default_hooks=dict(logger="LoggerHook")), "default_hooks.logger must be a dict"),
+    (dict(train_dataloader=_voc_train(data_prefix="img")),
+     "train_dataloader.dataset.data_prefix must be a dict, got 'img'"),
+    (dict(train_dataloader=_voc_train(metainfo=["a"])), "dataset.metainfo must be a dict"),
+    (dict(train_dataloader=dict(batch_size=2, dataset=dict(type="ConcatDataset"))),
+     "train_dataloader.dataset has no 'datasets'"),
+    (dict(train_dataloader=dict(batch_size=2, dataset=dict(type="ConcatDataset",
+                                                           datasets=None))),
+     "train_dataloader.dataset.datasets must be a list, got None"),
+    (dict(train_dataloader=dict(batch_size=2, dataset=dict(
+        type="RepeatDataset", dataset=voc("train", TRAIN_PIPELINE)))),
+     "train_dataloader.dataset has no 'times'"),
+    (dict(train_dataloader=dict(_voc_train(), sampler="InfiniteSampler")),
+     "train_dataloader.sampler must be a dict"),
+    (dict(randomness="0"), "randomness must be a dict, got '0'"),
+    (dict(env_cfg=[1]), r"env_cfg must be a dict, got \[1\]"),
+])
+def test_a_misshapen_1x_value_is_one_error_naming_its_key(changes, message):
+    # Before: KeyError / TypeError / ValueError / AttributeError tracebacks from dict(...) and
+    # [...] inside the converter.
+    with pytest.raises(V1xConfigError, match=message + r".*\(in 1.x config cfg_1x.py\)"):
+        convert(**changes)
