@@ -26,6 +26,7 @@ iteration), where 0.x's ``policy='poly'`` decays over ``max_iters``; the two dif
 from __future__ import annotations
 
 import math
+import numbers
 from collections import Counter
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -40,8 +41,12 @@ class _Scheduler:
     """One mmengine lr scheduler: its range and its chainable update."""
 
     def __init__(self, begin: int = 0, end: int = INF):
+        for name, value in (("begin", begin), ("end", end)):
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+                raise ConfigError(f"{name} must be an int (an iteration), got "
+                                  f"{value!r}.")
         if end <= begin:
-            raise ConfigError(f"param_scheduler: end must be larger than begin, got "
+            raise ConfigError(f"end must be larger than begin, got "
                               f"begin={begin}, end={end}.")
         self.begin, self.end = int(begin), int(end)
 
@@ -163,15 +168,19 @@ def build_scheduler(cfg: Mapping[str, Any], where: str = "param_scheduler") -> _
     if kind not in SCHEDULERS:
         raise ConfigError(f"{where}.type = {kind!r} is a MMSegmentation 1.x feature seglab does "
                           f"not run yet; seglab runs {', '.join(SCHEDULERS)}.")
+    import inspect
+
+    accepted = [p for p in inspect.signature(SCHEDULERS[kind].__init__).parameters if p != "self"]
+    unknown = sorted(set(cfg) - set(accepted))
+    if unknown:
+        raise ConfigError(f"{where} ({kind}) got {unknown}; {kind} takes {accepted} (and "
+                          f"by_epoch=False).")
     try:
         return SCHEDULERS[kind](**cfg)
-    except TypeError:
-        import inspect
-
-        accepted = [p for p in inspect.signature(SCHEDULERS[kind].__init__).parameters
-                    if p != "self"]
-        raise ConfigError(f"{where} ({kind}) got {sorted(cfg)}; {kind} takes {accepted} (and "
-                          f"by_epoch=False).") from None
+    except ConfigError as err:
+        raise ConfigError(f"{where} ({kind}): {err}") from None
+    except (TypeError, ValueError) as err:  # e.g. milestones=5, step_size=None
+        raise ConfigError(f"{where} ({kind}) = {cfg!r:.120}: {err}") from None
 
 
 @LR_SCHEDULERS.register_module()

@@ -110,6 +110,12 @@ def test_poly_differs_from_0x_poly_by_one_step():
      r"takes \['eta_min', 'power', 'begin', 'end'\]"),
     (dict(type="LinearLR", start_factor=2.0), r"LinearLR.start_factor = 2.0: must be in \[0, 1\]"),
     (dict(type="PolyLR", begin=5, end=5), r"end must be larger than begin"),
+    # before: "got ['begin', 'end']; PolyLR takes [... 'begin', 'end']" (keys it does take)
+    (dict(type="PolyLR", begin=0, end=None), r"param_scheduler\[0\] \(PolyLR\): "
+     r"end must be an int \(an iteration\), got None"),
+    (dict(type="LinearLR", begin="0", end=10), r"begin must be an int .*got '0'"),
+    (dict(type="MultiStepLR", milestones=5), r"\(MultiStepLR\) = \{'milestones': 5\}: "
+     r"'int' object is not iterable"),
 ])
 def test_bad_schedulers_name_the_key(cfg, match):
     with pytest.raises(ConfigError, match=match):
