@@ -44,7 +44,10 @@ class Pad(BaseTransform):
             if unknown:
                 raise ConfigError(f"Pad(pad_val={dict(pad_val)!r}): unknown key(s) {unknown}; "
                                   f"1.x's dict has 'img' and 'seg'.")
-            pad_val, seg_pad_val = pad_val.get("img", 0), pad_val.get("seg", 255)
+            if seg_pad_val != 255 and pad_val.get("seg", seg_pad_val) != seg_pad_val:
+                raise ConfigError(f"Pad(pad_val={dict(pad_val)!r}, seg_pad_val={seg_pad_val!r}) "
+                                  f"gives two label padding values; set pad_val['seg'] only.")
+            pad_val, seg_pad_val = pad_val.get("img", 0), pad_val.get("seg", seg_pad_val)
         if padding_mode != "constant":
             raise ConfigError(f"Pad(padding_mode='{padding_mode}') is a MMSeg 1.x feature seglab "
                               f"does not run yet; use 'constant'.")

@@ -81,3 +81,14 @@ def test_rotate_arguments():
         RandomRotate(prob=2, degree=3)
     with pytest.raises(ConfigError, match="auto_bound"):
         RandomRotate(prob=1, degree=3, center=(1, 1), auto_bound=True)
+
+
+def test_pad_1x_pad_val_dict_and_seg_pad_val_do_not_overrule_each_other():
+    # Before: seg_pad_val was dropped silently (255, or pad_val['seg'], whatever it said).
+    pad = Pad(size=(4, 4), pad_val=dict(img=7), seg_pad_val=0)
+    out = pad(dict(img=np.ones((2, 3, 3), np.uint8), gt_semantic_seg=np.ones((2, 3), np.uint8),
+                   seg_fields=["gt_semantic_seg"]))
+    assert out["img"][3, 3, 0] == 7 and out["gt_semantic_seg"][3, 3] == 0
+    with pytest.raises(ConfigError, match=r"two label padding values; set pad_val\['seg'\] only"):
+        Pad(size=(4, 4), pad_val=dict(img=0, seg=255), seg_pad_val=0)
+    assert Pad(size=(4, 4), pad_val=dict(img=0, seg=3)).seg_pad_val == 3
