@@ -96,15 +96,31 @@ def _pad_size_as_hw(step: Any) -> Any:
     return step
 
 
+def _flips_drawn_each(pipeline: List[Any]) -> List[Any]:
+    """``pipeline`` whose ``RandomFlip`` steps, when it has several, each draw their own flip as
+    mmcv 2.x's do (their one direction as a list: seglab's 1.x form). 0.x's form keeps the
+    ``flip`` an earlier ``RandomFlip`` set, so a second flip would undo the first."""
+    def is_flip(step: Any) -> bool:
+        return isinstance(step, Mapping) and step.get("type") == "RandomFlip"
+
+    if sum(map(is_flip, pipeline)) < 2:
+        return pipeline
+    return [dict(step, direction=[step.get("direction", "horizontal")])
+            if is_flip(step) and isinstance(step.get("direction", "horizontal"), str) else step
+            for step in pipeline]
+
+
 def insert_before_pack(pipeline: List[Any], steps: List[Dict[str, Any]], where: str) -> List[Any]:
     """``pipeline`` with ``steps`` inserted before its ``PackSegInputs`` (also inside
-    ``TestTimeAug``, as one more augmentation step of one choice each); its own ``Pad`` steps'
-    ``size`` turned from mmcv 2.x's ``(w, h)`` into seglab's ``(h, w)`` (``steps`` are already
-    ``(h, w)``, as the data preprocessor's ``size``)."""
+    ``TestTimeAug``, as one more augmentation step of one choice each); its own ``Pad``
+    steps' ``size`` turned from mmcv 2.x's ``(w, h)`` into seglab's ``(h, w)`` (``steps`` are
+    already ``(h, w)``, as the data preprocessor's ``size``), several ``RandomFlip`` steps as
+    :func:`_flips_drawn_each` gives them."""
     pipeline = [dict(step, transforms=[[_pad_size_as_hw(t) for t in group]
                                        for group in step.get("transforms") or []])
                 if isinstance(step, Mapping) and step.get("type") == "TestTimeAug"
-                else _pad_size_as_hw(step) for step in copy.deepcopy(list(pipeline))]
+                else _pad_size_as_hw(step)
+                for step in _flips_drawn_each(copy.deepcopy(list(pipeline)))]
     for i, step in enumerate(pipeline):
         kind = step.get("type") if isinstance(step, Mapping) else None
         if kind == _PACK:

@@ -434,3 +434,27 @@ def test_a_misshapen_1x_value_is_one_error_naming_its_key(changes, message):
     # [...] inside the converter.
     with pytest.raises(V1xConfigError, match=message + r".*\(in 1.x config cfg_1x.py\)"):
         convert(**changes)
+
+
+def test_two_random_flips_in_a_1x_pipeline_both_flip():
+    # mmcv 2.x's RandomFlip draws on every call; seglab's 0.x form reuses the flip an earlier
+    # RandomFlip set, so before, the second flip undid the first (the image came out unflipped).
+    import numpy as np
+
+    from seglab.datasets.transforms import Compose
+
+    flips = [dict(type="RandomFlip", prob=1.0), dict(type="RandomFlip", prob=1.0,
+                                                     direction="vertical")]
+    pipeline = TRAIN_PIPELINE[:4] + flips + TRAIN_PIPELINE[-1:]
+    cfg = convert(train_dataloader=dict(batch_size=2, dataset=voc("train", pipeline)))
+    steps = [s for s in cfg["data"]["train"]["pipeline"] if s["type"] == "RandomFlip"]
+    assert [s["direction"] for s in steps] == [["horizontal"], ["vertical"]]
+    img = np.arange(6, dtype=np.uint8).reshape(2, 3, 1).repeat(3, 2)
+    seg = np.arange(6, dtype=np.uint8).reshape(2, 3)
+    out = Compose(steps)(dict(img=img.copy(), gt_semantic_seg=seg.copy(),
+                              seg_fields=["gt_semantic_seg"]))
+    assert np.array_equal(out["img"], img[::-1, ::-1])
+    assert np.array_equal(out["gt_semantic_seg"], seg[::-1, ::-1])
+    assert out["flip"] and out["flip_direction"] == "vertical"  # the last one, as 1.x
+    one = convert()["data"]["train"]["pipeline"]  # a single flip keeps its 0.x form
+    assert [s for s in one if s["type"] == "RandomFlip"] == [dict(type="RandomFlip", prob=0.5)]
