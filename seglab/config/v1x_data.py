@@ -201,6 +201,26 @@ def _as_list(where: str, value: Any) -> List[Any]:
     return list(value)
 
 
+def _check_label_map_order(ds: Mapping[str, Any], where: str) -> None:
+    """Refuse what seglab would run differently: a 0.x dataset class (e.g. ``ADE20KDataset``)
+    that reduces the zero label and keeps a subset of its classes. 1.x reduces, then maps the
+    classes; seglab's 0.x classes map, then reduce (0.x's order), which gives other ids."""
+    from .. import datasets  # noqa: F401  (the dataset classes register on import)
+    from ..datasets.datasets_1x import BaseSegDataset
+    from ..registry import DATASETS
+
+    classes = (ds.get("metainfo") or {}).get("classes")
+    cls = DATASETS.get(str(ds.get("type", "")))
+    if classes is None or cls is None or issubclass(cls, BaseSegDataset) or \
+            not dataset_reduce_zero_label(ds) or tuple(classes) == tuple(cls.CLASSES or ()):
+        return
+    raise V1xConfigError(f"{where}: {ds['type']} with reduce_zero_label and metainfo classes "
+                         f"(a subset) is not run as MMSegmentation 1.x yet: 1.x reduces the "
+                         f"labels, then maps the classes; seglab's {ds['type']} maps, then "
+                         f"reduces (0.x's order), which gives other ids. Remove metainfo "
+                         f"classes, or convert the label files (in 1.x config {{file}}).")
+
+
 def convert_dataset(ds: Mapping[str, Any], where: str, steps: List[Dict[str, Any]],
                     training: bool) -> Dict[str, Any]:
     """A 1.x dataset dict as 0.x's (``data_prefix`` -> ``img_dir``/``ann_dir``, ``ann_file`` ->
@@ -261,6 +281,7 @@ def convert_dataset(ds: Mapping[str, Any], where: str, steps: List[Dict[str, Any
                                   "seglab reads files from the local disk")
         else:
             out[key] = value  # data_root, img_suffix, seg_map_suffix, reduce_zero_label, ...
+    _check_label_map_order(ds, where)
     out.setdefault("img_dir", "")  # 1.x's default data_prefix: images in data_root
     if "pipeline" not in out:
         raise V1xConfigError(f"{where} has no pipeline (in 1.x config {{file}}).")

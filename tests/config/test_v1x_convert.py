@@ -458,3 +458,22 @@ def test_two_random_flips_in_a_1x_pipeline_both_flip():
     assert out["flip"] and out["flip_direction"] == "vertical"  # the last one, as 1.x
     one = convert()["data"]["train"]["pipeline"]  # a single flip keeps its 0.x form
     assert [s for s in one if s["type"] == "RandomFlip"] == [dict(type="RandomFlip", prob=0.5)]
+
+
+def test_a_0x_dataset_class_with_reduced_labels_and_a_class_subset_is_refused():
+    # 1.x: reduce_zero_label, then label_map; seglab's ADE20KDataset: label_map, then reduce.
+    # Before, the 1.x config trained and evaluated on other ids than 1.x without a word.
+    from seglab.datasets import ADE20KDataset
+
+    def ade(**extra):
+        return dict(batch_size=2, dataset=dict(type="ADE20KDataset", data_root="data/ade",
+                                               pipeline=TRAIN_PIPELINE, **extra))
+
+    with pytest.raises(V1xConfigError, match=r"train_dataloader.dataset: ADE20KDataset with "
+                       r"reduce_zero_label and metainfo classes .* maps, then reduces"):
+        convert(train_dataloader=ade(metainfo=dict(classes=("wall", "building"))))
+    # all classes, no classes, or no reduced labels: the same ids either way
+    convert(train_dataloader=ade(metainfo=dict(classes=ADE20KDataset.CLASSES)))
+    convert(train_dataloader=ade())
+    convert(train_dataloader=ade(metainfo=dict(classes=("wall", "building")),
+                                 reduce_zero_label=False))
