@@ -176,9 +176,59 @@ def _declare_output_channels(onnx_file: str, channels: int) -> None:
         onnx.save(proto, onnx_file)
 
 
+# The dynamic-export check's bound, relative to the logits' scale: max |onnx - pytorch| <=
+# CHECK_TOL * max(1, max |logit|). A graph whose sizes are trace constants misses it (the tiny
+# HRNet: 7e-4 with logits below 1); float op-order differences stay far below it (~1e-6).
+CHECK_TOL = 1e-4
+_STATIC_HINT = ("sizes this model computes in Python are constants of the trace: export "
+                "without --dynamic-export")
+
+
+def _check_other_size(graph: nn.Module, onnx_file: str, traced: Sequence[int],
+                      slide: bool) -> None:
+    """Run a dynamic graph at another size than the traced one and compare with PyTorch, so
+    that a graph which only holds at the traced size is refused instead of written: a batch of
+    two at 1.5x the height and 1.25x the width in whole mode, at 0.75x and 0.625x the window in
+    slide mode (the windows of an image smaller than the crop). Skipped (with a warning) without onnxruntime,
+    and where PyTorch itself refuses that size."""
+    try:
+        import onnxruntime  # noqa: F401 - only its presence is checked here
+    except ImportError:
+        warnings.warn(f"onnxruntime is not installed: the dynamic graph was not checked at "
+                      f"another size than the traced one ({INSTALL_HINT}).", stacklevel=3)
+        return
+    n, c, h, w = traced
+    # H and W scaled differently: a uniform scale hides sizes computed from one scale factor.
+    scale_h, scale_w = (0.75, 0.625) if slide else (1.5, 1.25)
+    shape = (2, c, max(1, round(h * scale_h)), max(1, round(w * scale_w)))
+    img = torch.from_numpy(np.random.RandomState(1).rand(*shape).astype(np.float32))
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            reference = graph(img)
+    except Exception:  # noqa: BLE001 - the model refuses this size itself: nothing to compare
+        return
+    name = "x".join(map(str, shape))
+    try:
+        other = run_session(ort_session(onnx_file, "ONNX export"), img)
+    except SeglabError:
+        raise
+    except Exception as exc:  # onnxruntime's own error types
+        raise OnnxExportError(f"The dynamic graph fails in ONNX Runtime on a {name} input "
+                              f"({str(exc).strip().splitlines()[0]}): {_STATIC_HINT}.") from None
+    bound = CHECK_TOL * max(1.0, float(reference.abs().max()))
+    result = logits_difference(reference, other, bound, 0.0)
+    if not result["bound_ok"]:
+        raise OnnxExportError(
+            f"The dynamic graph gives wrong logits on a {name} input (max abs difference "
+            f"{result['max_abs']:.3g} from PyTorch, above {bound:.3g}, {CHECK_TOL:g} of the "
+            f"largest logit): {_STATIC_HINT}.")
+
+
 def export_onnx(model: nn.Module, output_file: str, input_shape: Sequence[int],
                 opset_version: int = DEFAULT_OPSET, dynamic_export: bool = False,
-                rescale_shape: Optional[Sequence[int]] = None, show: bool = False) -> str:
+                rescale_shape: Optional[Sequence[int]] = None, show: bool = False,
+                check_dynamic: bool = True) -> str:
     """Export ``model`` (eval mode, on the CPU) to ``output_file``.
 
     Args:
@@ -189,6 +239,8 @@ def export_onnx(model: nn.Module, output_file: str, input_shape: Sequence[int],
         dynamic_export: dynamic batch, height and width.
         rescale_shape: whole mode: the graph resizes its logits to this (h, w).
         show: print the traced graph (``verbose``).
+        check_dynamic: with ``dynamic_export``, refuse a graph that fails or gives other
+            logits than PyTorch at another size (:func:`_check_other_size`; ONNX Runtime).
 
     Returns:
         ``output_file``.
@@ -198,8 +250,8 @@ def export_onnx(model: nn.Module, output_file: str, input_shape: Sequence[int],
         raise ConfigError("--rescale_shape applies to whole mode; in slide mode the graph is one "
                           "window and deploy_test resizes the averaged logits to each image.")
     graph = LogitsGraph(model.cpu().eval(), rescale_shape).eval()
-    dummy = torch.from_numpy(np.random.RandomState(0).rand(
-        *graph_input_shape(model, input_shape)).astype(np.float32))
+    traced = graph_input_shape(model, input_shape)
+    dummy = torch.from_numpy(np.random.RandomState(0).rand(*traced).astype(np.float32))
     tmp = f"{output_file}.tmp{os.getpid()}"
     try:
         sizes = symbolic_sizes_when_tracing() if dynamic_export else contextlib.nullcontext()
@@ -210,6 +262,8 @@ def export_onnx(model: nn.Module, output_file: str, input_shape: Sequence[int],
                               dynamic_axes=dynamic_axes() if dynamic_export else None,
                               verbose=show, do_constant_folding=True, dynamo=False)
         _declare_output_channels(tmp, model.out_channels)
+        if dynamic_export and check_dynamic:
+            _check_other_size(graph, tmp, traced, mode == "slide")
         os.replace(tmp, output_file)
     except OnnxExportError:
         raise
