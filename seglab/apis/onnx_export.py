@@ -341,6 +341,13 @@ class ONNXRuntimeSegmentor(EncoderDecoder):
         dims = self.session.get_inputs()[0].shape
         self.static_batch = dims[0] if isinstance(dims[0], int) else None
         self.static_hw = tuple(dims[2:]) if all(isinstance(d, int) for d in dims[2:]) else None
+        if self.static_hw is not None and self._test_mode() == "slide":
+            crop = tuple(int(s) for s in self._slide_options()["crop_size"])
+            if crop != self.static_hw:
+                raise ConfigError(
+                    f"{onnx_file} was exported for {self.static_hw[0]}x{self.static_hw[1]} "
+                    f"windows (a static shape), but the config's model.test_cfg.crop_size is "
+                    f"{crop}: export again with this config (or with --dynamic-export).")
 
     def _decode_stages(self):
         return list(self._meta_stages)

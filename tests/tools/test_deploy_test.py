@@ -98,6 +98,10 @@ def test_a_static_graph_refuses_other_image_sizes(workflow, tmp_path, capsys):
                    *SLIDE["dynamic"], *_options(workflow)], capsys)
     assert "exported for 24x24 windows" in err and "window is 24x23" in err
     assert "--dynamic-export" in err
+    # A static window graph and a config with another crop_size: refused before any image.
+    err = _errors([str(SMOKE), str(onnx_file), "onnxruntime", "--eval", "mIoU", "--cfg-options",
+                   *SLIDE["static"], *_options(workflow)], capsys)
+    assert "exported for 24x24 windows" in err and "crop_size is (16, 16)" in err
 
 
 @pytest.mark.parametrize("args, message", [
