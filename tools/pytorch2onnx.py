@@ -12,8 +12,10 @@ tools/deploy_test.py post-process exactly as tools/test.py). In ``slide`` mode t
 ``test_cfg.crop_size`` window and deploy_test runs the sliding window around it, so one file
 serves every image size; ``--shape`` is then the image --verify slides over.
 ``--dynamic-export`` makes the batch, H and W dynamic (in slide mode too, unlike MMSeg 0.x:
-the windows of an image smaller than the crop are smaller); --verify then also runs MMSeg's
-check on a 1.5x larger batch of two. ``--verify`` prints the max abs logit
+the windows of an image smaller than the crop are smaller); the export then checks the graph
+at another size with ONNX Runtime and refuses a graph that holds only at the traced size
+(seglab.apis.onnx_export._check_other_size), and --verify also runs MMSeg's check on a 1.5x
+larger batch of two. ``--verify`` prints the max abs logit
 difference between ONNX Runtime and PyTorch and fails above ``atol + rtol * |logit|``.
 Without ``--shape`` the size is the test pipeline's ``img_scale``, as in MMSeg.
 Needs onnx and onnxruntime: ``pip install seglab[onnx]``.
