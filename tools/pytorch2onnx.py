@@ -77,11 +77,9 @@ def input_shape_of(args: argparse.Namespace, cfg) -> tuple:
             raise ConfigError("The config's test pipeline has no img_scale to export at; give "
                               "--shape H W.") from None
         return (1, 3, int(height), int(width))
-    if len(args.shape) in (1, 2) and min(args.shape) > 0:
-        height, width = args.shape * 2 if len(args.shape) == 1 else args.shape
-        return (1, 3, height, width)
-    raise ConfigError(f"--shape {' '.join(map(str, args.shape))}: invalid input shape; give H W "
-                      "(positive) or one size for a square input.")
+    from seglab.apis.torchscript_export import input_shape_of as parse_shape
+
+    return parse_shape(args.shape)  # pytorch2torchscript's --shape: H W, or one for a square
 
 
 def image_input(cfg, path: str, input_shape: tuple):

@@ -104,9 +104,9 @@ def test_verify_fails_when_onnx_runtime_disagrees(workflow, tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--shape", "1", "2", "3"], "invalid input shape"),
-    (["--shape", "-5"], "--shape -5: invalid input shape"),
-    (["--shape", "0", "32"], "--shape 0 32: invalid input shape"),
+    (["--shape", "1", "2", "3"], "--shape 1 2 3: give H W, or one size for a square input"),
+    (["--shape", "-5"], "--shape -5 -5: sizes must be >= 1"),
+    (["--shape", "0", "32"], "--shape 0 32: sizes must be >= 1"),
     (["--rescale_shape", "8"], "--rescale_shape needs two positive numbers"),
     (["--rescale_shape", "0", "3"], "--rescale_shape needs two positive numbers"),
     (["--output-file", "/no_such_dir/x.onnx"], "folder /no_such_dir does not exist; create it"),
