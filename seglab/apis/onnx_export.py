@@ -189,8 +189,8 @@ def _check_other_size(graph: nn.Module, onnx_file: str, traced: Sequence[int],
     """Run a dynamic graph at another size than the traced one and compare with PyTorch, so
     that a graph which only holds at the traced size is refused instead of written: a batch of
     two at 1.5x the height and 1.25x the width in whole mode, at 0.75x and 0.625x the window in
-    slide mode (the windows of an image smaller than the crop). Skipped (with a warning) without onnxruntime,
-    and where PyTorch itself refuses that size."""
+    slide mode (the windows of an image smaller than the crop). Skipped (with a warning)
+    without onnxruntime, and where PyTorch itself refuses that size."""
     try:
         import onnxruntime  # noqa: F401 - only its presence is checked here
     except ImportError:
