@@ -68,11 +68,15 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def input_shape_of(args: argparse.Namespace, cfg) -> tuple:
-    """(1, 3, H, W): ``--shape``, else the test pipeline's ``img_scale`` (W, H), as MMSeg."""
+    """(1, 3, H, W): ``--shape``, else the test pipeline's ``img_scale`` (W, H), as MMSeg (a
+    1.x config: its ``Resize`` ``scale``, also (W, H))."""
     if args.shape is None:
         try:
             pipeline = cfg.get("test_pipeline") or cfg.data.test.pipeline
-            width, height = pipeline[1]["img_scale"][:2]
+            step = pipeline[1]
+            scale = step["img_scale"] if "img_scale" in step or step.get("type") != "Resize" \
+                else step["scale"]
+            width, height = scale[:2]
         except (AttributeError, KeyError, IndexError, TypeError, ValueError):
             raise ConfigError("The config's test pipeline has no img_scale to export at; give "
                               "--shape H W.") from None

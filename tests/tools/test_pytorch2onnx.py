@@ -94,6 +94,13 @@ def test_default_shape_is_the_test_pipelines_img_scale(workflow, tmp_path, capsy
     assert _dims(onnx.load(str(out)).graph.input[0]) == [1, 3, 32, 32]  # img_scale=(32, 32)
 
 
+def test_default_shape_of_a_1x_config_is_its_resize_scale(tmp_path, capsys):
+    config = SMOKE.parents[1] / "1.x/demo/fcn_tiny_4xb2-6it_synthetic-voc-24x24_1x.py"
+    out = tmp_path / "model.onnx"
+    assert load_tool("pytorch2onnx.py").main([str(config), "--output-file", str(out)]) == 0
+    assert _dims(onnx.load(str(out)).graph.input[0]) == [1, 3, 32, 32]  # Resize scale=(32, 32)
+
+
 def test_verify_fails_when_onnx_runtime_disagrees(workflow, tmp_path):
     model = _trained(workflow)
     onnx_file = export_onnx(model, str(tmp_path / "m.onnx"), (1, 3, 32, 32))
