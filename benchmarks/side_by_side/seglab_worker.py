@@ -89,7 +89,9 @@ def task_infer(args) -> dict:
     from seglab.apis import inference_segmentor, init_segmentor
 
     cfg = load_config(args)
-    model = init_segmentor(cfg, args.ckpt, device=args.device, strict=True,
+    # The tools' inference defaults (tools/test.py, tools/benchmark.py): BN folded, NHWC for
+    # convolutional backbones; init_segmentor folds only when asked.
+    model = init_segmentor(cfg, args.ckpt, device=args.device, strict=True, fuse_conv_bn=True,
                            **precision_kwargs(init_segmentor, args.precision))
     img = make_image(args.height, args.width, seed=args.seed)
     stats = time_calls(lambda: inference_segmentor(model, img), args.warmup, args.iters)

@@ -5,13 +5,14 @@ predictions (each option's bound is tested: BN folding and channels_last give lo
 1e-5 on every registered model type's tiny config, tests/models/test_fuse.py and
 tests/apis/test_fast_paths.py).
 
-Defaults of the tools and the API (``tools/test.py``, ``tools/benchmark.py``,
-:func:`~seglab.apis.init_segmentor`; :func:`resolve_fast_paths`): BN folding is on, channels_last
-is on for models whose backbone is convolutional (:func:`conv_backbone`: most of its weights in
-``nn.Conv2d``; transformers gain nothing from NHWC), ``torch.compile`` is off. Turn them off with
-``--no-fuse-conv-bn`` / ``--no-channels-last`` (or ``--plain`` for all), the config keys
-``model.test_cfg.fuse_conv_bn`` (bool) / ``model.test_cfg.channels_last`` (bool or ``'auto'``),
-or ``init_segmentor(fuse_conv_bn=False, channels_last=False)``. The models themselves
+Defaults of the tools (``tools/test.py``, ``tools/benchmark.py``; :func:`resolve_fast_paths`):
+BN folding is on, channels_last is on for models whose backbone is convolutional
+(:func:`conv_backbone`: most of its weights in ``nn.Conv2d``; transformers gain nothing from
+NHWC), ``torch.compile`` is off. :func:`~seglab.apis.init_segmentor` has the same defaults except
+BN folding, which it does only with ``fuse_conv_bn=True`` (its model keeps the checkpoint's
+state_dict). Turn them off with ``--no-fuse-conv-bn`` / ``--no-channels-last`` (or ``--plain``
+for all), the config keys ``model.test_cfg.fuse_conv_bn`` (bool) /
+``model.test_cfg.channels_last`` (bool or ``'auto'``), or ``init_segmentor(channels_last=False)``. The models themselves
 (``model.simple_test`` / ``inference`` called directly, as the parity tests do) never change:
 the defaults only apply where a tool or the API builds its own model.
 
@@ -83,9 +84,12 @@ def _config_value(test_cfg, key: str, allowed: tuple):
 
 
 def resolve_fast_paths(model: nn.Module, fuse_conv_bn: Optional[bool] = None,
-                       channels_last: Optional[bool] = None) -> Dict[str, bool]:
-    """The inference defaults: an explicit argument, else ``model.test_cfg``'s key, else on
-    (``fuse_conv_bn``) / on for a convolutional backbone (``channels_last``, :func:`conv_backbone`).
+                       channels_last: Optional[bool] = None,
+                       fuse_default: bool = True) -> Dict[str, bool]:
+    """The inference defaults: an explicit argument, else ``model.test_cfg``'s key, else
+    ``fuse_default`` (``fuse_conv_bn``; the tools: on, :func:`~seglab.apis.init_segmentor`: off,
+    so the model it returns keeps the checkpoint's state_dict) / on for a convolutional backbone
+    (``channels_last``, :func:`conv_backbone`).
 
     Returns:
         ``dict(fuse_conv_bn=bool, channels_last=bool)``.
@@ -100,7 +104,7 @@ def resolve_fast_paths(model: nn.Module, fuse_conv_bn: Optional[bool] = None,
         channels_last = _config_value(test_cfg, "channels_last", (True, False, "auto"))
     if channels_last is None or channels_last == "auto":
         channels_last = conv_backbone(model)
-    return dict(fuse_conv_bn=True if fuse_conv_bn is None else bool(fuse_conv_bn),
+    return dict(fuse_conv_bn=fuse_default if fuse_conv_bn is None else bool(fuse_conv_bn),
                 channels_last=bool(channels_last))
 
 

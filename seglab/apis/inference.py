@@ -86,11 +86,12 @@ def init_segmentor(config: Any, checkpoint: Optional[str] = None,
             inference (``model.test_cfg.precision``; None: the config's, else fp32); see
             :mod:`seglab.utils.precision` for where each one runs natively.
         fuse_conv_bn, channels_last: float32 fast paths; None (default): the config's
-            ``model.test_cfg.fuse_conv_bn`` / ``channels_last``, else BN folding on and
-            channels_last on for convolutional backbones
-            (:func:`seglab.apis.fast_paths.resolve_fast_paths`); False turns one off. With BN
-            folding the returned model has its BN layers folded (its state_dict differs from
-            the checkpoint's: pass ``fuse_conv_bn=False`` to keep the checkpoint's layers).
+            ``model.test_cfg.fuse_conv_bn`` / ``channels_last``, else BN folding OFF (the
+            returned model keeps the checkpoint's layers and state_dict, as MMSeg's; pass
+            ``fuse_conv_bn=True`` for a faster inference-only model whose BN layers are folded
+            and auxiliary heads dropped) and channels_last on for convolutional backbones
+            (:func:`seglab.apis.fast_paths.resolve_fast_paths`; the memory format changes no
+            key or value); False turns one off.
         compile: ``torch.compile`` the network (off by default), see
             :func:`seglab.apis.fast_paths.optimize_for_inference`.
 
@@ -111,7 +112,7 @@ def init_segmentor(config: Any, checkpoint: Optional[str] = None,
     model.eval()
     from .fast_paths import optimize_for_inference, resolve_fast_paths
 
-    options = resolve_fast_paths(model, fuse_conv_bn, channels_last)
+    options = resolve_fast_paths(model, fuse_conv_bn, channels_last, fuse_default=False)
     return optimize_for_inference(model, compile=compile, **options)
 
 

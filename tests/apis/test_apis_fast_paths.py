@@ -2,9 +2,9 @@
 
 Bounds: BN folding and channels_last give probabilities within 1e-5 of the plain model's (see
 tests/models/test_fuse.py for every registered type); on the tiny FCN's random-weight
-predictions the label maps and the metrics are equal. The tools and init_segmentor fold BN and use
-channels_last (for convolutional backbones) by default; ``--plain`` / ``--no-...`` / the
-``model.test_cfg`` keys / ``init_segmentor(fuse_conv_bn=False, ...)`` turn them off.
+predictions the label maps and the metrics are equal. The tools fold BN (init_segmentor only
+with ``fuse_conv_bn=True``) and use channels_last (for convolutional backbones) by default;
+``--plain`` / ``--no-...`` / the ``model.test_cfg`` keys turn them off.
 ``torch.compile`` is tested with the
 'eager' backend (dynamo's graph capture, no C++ compiler, a few seconds); inductor compiles for
 minutes on this 2-core CPU and is not run here. The compile case is marked slow.
@@ -142,14 +142,20 @@ def test_init_segmentor_options(files):
     img = osp.join(img, sorted(os.listdir(img))[0])
     plain = init_segmentor(files["config"], files["checkpoint"], device="cpu",
                            fuse_conv_bn=False, channels_last=False)
-    fast = init_segmentor(files["config"], files["checkpoint"], device="cpu")  # the defaults
+    default = init_segmentor(files["config"], files["checkpoint"], device="cpu")
+    # the API's default keeps the checkpoint's layers (state_dict as the checkpoint's), in NHWC
+    assert not hasattr(default, "fused_conv_bn")
+    assert default.state_dict().keys() == plain.state_dict().keys()
+    assert default.backbone.stem[0].weight.is_contiguous(memory_format=torch.channels_last)
+    fast = init_segmentor(files["config"], files["checkpoint"], device="cpu", fuse_conv_bn=True)
     assert not hasattr(plain, "fused_conv_bn")
     assert not plain.backbone.stem[0].weight.is_contiguous(memory_format=torch.channels_last)
     assert fast.fused_conv_bn > 0 and fast.CLASSES == plain.CLASSES and fast.cfg is not None
     assert fast.backbone.stem[0].weight.is_contiguous(memory_format=torch.channels_last)
     assert np.array_equal(inference_segmentor(plain, img)[0], inference_segmentor(fast, img)[0])
     no_cl = init_segmentor(files["config"], files["checkpoint"], device="cpu",
-                           cfg_options={"model.test_cfg.channels_last": False})
+                           cfg_options={"model.test_cfg.channels_last": False,
+                                        "model.test_cfg.fuse_conv_bn": True})
     assert no_cl.fused_conv_bn > 0
     assert not no_cl.backbone.stem[0].weight.is_contiguous(memory_format=torch.channels_last)
 
