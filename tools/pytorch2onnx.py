@@ -87,21 +87,27 @@ def input_shape_of(args: argparse.Namespace, cfg) -> tuple:
 
 
 def image_input(cfg, path: str, input_shape: tuple):
-    """``path`` through the test pipeline, resized to ``input_shape`` (MMSeg: keep_ratio off)."""
+    """``path`` through the test pipeline, resized to ``input_shape`` (MMSeg: keep_ratio off)
+    and normalised (the pipeline defers its ``Normalize`` to the batch)."""
     from seglab.apis.inference import LoadImage
     from seglab.datasets import collate
+    from seglab.datasets.collate import prepare_batch
     from seglab.datasets.transforms import Compose
 
     pipeline = copy.deepcopy(list(cfg.data.test.pipeline))
     aug = pipeline[1] if len(pipeline) > 1 else None
-    if not aug or aug.get("type") != "MultiScaleFlipAug":
-        raise ConfigError("--input-img needs data.test.pipeline[1] to be a MultiScaleFlipAug.")
-    aug["img_scale"] = (input_shape[3], input_shape[2])
-    aug["flip"] = False
-    aug["transforms"][0]["keep_ratio"] = False
-    batch = collate([Compose([LoadImage()] + pipeline[1:])(dict(img=path))])
-    img = batch["img"][0] if isinstance(batch["img"], list) else batch["img"]
-    return img.float()
+    scale = (input_shape[3], input_shape[2])
+    if aug and aug.get("type") == "MultiScaleFlipAug":
+        aug["img_scale"], aug["flip"] = scale, False
+        aug["transforms"][0]["keep_ratio"] = False
+    elif aug and aug.get("type") == "Resize" and "scale" in aug:  # a 1.x config's test pipeline
+        aug["scale"], aug["keep_ratio"] = scale, False
+    else:
+        raise ConfigError("--input-img needs data.test.pipeline[1] to be a MultiScaleFlipAug "
+                          "(or a 1.x config's Resize).")
+    batch = prepare_batch(collate([Compose([LoadImage()] + pipeline[1:])(dict(img=path))]),
+                          "cpu")
+    return batch["img"][0] if isinstance(batch["img"], list) else batch["img"]
 
 
 def main(argv=None) -> int:
