@@ -35,6 +35,7 @@ from seglab.config import DictAction  # noqa: E402
 from seglab.errors import ConfigError  # noqa: E402
 
 TOOL = "tools/pytorch2onnx.py"
+MIN_OPSET = 11  # MMSeg 0.x's default; the exporter's bilinear Resize to a size needs it
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -112,7 +113,8 @@ def image_input(cfg, path: str, input_shape: tuple):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from seglab.apis.onnx_export import export_onnx, require, test_mode_of, verify_onnx
+    from seglab.apis.onnx_export import (DEFAULT_OPSET, export_onnx, require, test_mode_of,
+                                         verify_onnx)
     from seglab.apis.inference import build_and_load
     from seglab.checkpoint import CheckpointMismatchError
     from seglab.config import load_config
@@ -120,6 +122,10 @@ def main(argv=None) -> int:
     require("onnx", TOOL)  # before the work, with the install command
     if args.verify:
         require("onnxruntime", TOOL)
+    if args.opset_version < MIN_OPSET:
+        raise ConfigError(f"--opset-version {args.opset_version}: seglab's graphs need opset "
+                          f"{MIN_OPSET} or above (ONNX Resize with sizes); the default is "
+                          f"{DEFAULT_OPSET}.")
     if args.rescale_shape is not None and (len(args.rescale_shape) != 2 or
                                            min(args.rescale_shape) <= 0):
         raise ConfigError("--rescale_shape needs two positive numbers: H W.")

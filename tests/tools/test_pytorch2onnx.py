@@ -136,6 +136,7 @@ def test_verify_fails_when_onnx_runtime_disagrees(workflow, tmp_path):
     (["--shape", "1", "2", "3"], "--shape 1 2 3: give H W, or one size for a square input"),
     (["--shape", "-5"], "--shape -5 -5: sizes must be >= 1"),
     (["--shape", "0", "32"], "--shape 0 32: sizes must be >= 1"),
+    (["--opset-version", "5"], "--opset-version 5: seglab's graphs need opset 11 or above"),
     (["--rescale_shape", "8"], "--rescale_shape needs two positive numbers"),
     (["--rescale_shape", "0", "3"], "--rescale_shape needs two positive numbers"),
     (["--output-file", "/no_such_dir/x.onnx"], "folder /no_such_dir does not exist; create it"),
