@@ -16,7 +16,6 @@ key and keep 0.x's overlays (:class:`seglab.apis.test.OverlayWriter`).
 """
 from __future__ import annotations
 
-import os
 import os.path as osp
 from typing import Any, Mapping, Optional
 
@@ -92,15 +91,14 @@ class DataSampleWriter:
         seg = as_label_map(pred, np.dtype(np.int64))
         drawn = draw_datasample(image, seg, self.classes, self.palette,
                                 gt=self._ground_truth(index, seg.shape), alpha=self.alpha)
+        bgr = np.ascontiguousarray(drawn[..., ::-1])
         name = f"test_{osp.basename(filename)}"
         if self.show:
-            imshow(np.ascontiguousarray(drawn[..., ::-1]), win_name=name,
-                   wait_time=seconds_to_ms(self.wait_time))
+            imshow(bgr, win_name=name, wait_time=seconds_to_ms(self.wait_time))
         if self.folder is None:
             return None
         out_file = osp.join(self.folder, f"{name}_0.png")
-        os.makedirs(self.folder, exist_ok=True)
-        write_image(np.ascontiguousarray(drawn[..., ::-1]), out_file)
+        write_image(bgr, out_file)  # creates the folder
         return out_file
 
 
