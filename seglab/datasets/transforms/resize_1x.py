@@ -84,7 +84,6 @@ class RandomResize(_ScaleDrawingResize):
         else:
             raise ConfigError(f"RandomResize(scale={scale!r}): expected (w, h) with ratio_range, "
                               f"or [(w_min, h_min), (w_max, h_max)].")
-        self.resize_cfg = dict(type=resize_type, **resize_kwargs)
         self.resize = _build_resize("RandomResize", resize_type, resize_kwargs)
 
     def _draw_scale(self, results: Dict) -> Tuple[Scale, None]:
@@ -119,7 +118,6 @@ class RandomChoiceResize(_ScaleDrawingResize):
         # as 1.x, an int reaches the inner resize as it is: Resize(keep_ratio=True) then scales
         # the image by it (a factor), ResizeShortestEdge takes it as the short edge
         self.scales = [s if isinstance(s, numbers.Integral) else tuple(s) for s in scales]
-        self.resize_cfg = dict(type=resize_type, **resize_kwargs)
         self.resize = _build_resize("RandomChoiceResize", resize_type, resize_kwargs)
 
     def _draw_scale(self, results: Dict) -> Tuple[Scale, int]:
