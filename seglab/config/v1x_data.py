@@ -68,8 +68,7 @@ def _normalize_step(pre: Mapping[str, Any]) -> Dict[str, Any]:
 
 def _pad_step(pad: Mapping[str, Any], pre: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
     if pad.get("size") is not None:
-        size = pad["size"]
-        what = dict(size=tuple(size))
+        what = dict(size=tuple(pad["size"]))
     elif pad.get("size_divisor") is not None:
         what = dict(size_divisor=pad["size_divisor"])
     else:
@@ -241,8 +240,7 @@ def convert_dataset(ds: Mapping[str, Any], where: str, steps: List[Dict[str, Any
         check_keys(where, ds, ("type", "dataset", "times", "lazy_init"))
         return dict(type="RepeatDataset", times=required(where, ds, "times"),
                     dataset=convert_dataset(required(where, ds, "dataset"), f"{where}.dataset",
-                                            steps,
-                                            training))
+                                            steps, training))
     if kind in ("ClassBalancedDataset", "MultiImageMixDataset"):
         raise unsupported(f"{where}.type", kind)
     out: Dict[str, Any] = {}
