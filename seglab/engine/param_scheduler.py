@@ -25,6 +25,7 @@ iteration), where 0.x's ``policy='poly'`` decays over ``max_iters``; the two dif
 """
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 from collections import Counter
@@ -168,8 +169,6 @@ def build_scheduler(cfg: Mapping[str, Any], where: str = "param_scheduler") -> _
     if kind not in SCHEDULERS:
         raise ConfigError(f"{where}.type = {kind!r} is a MMSegmentation 1.x feature seglab does "
                           f"not run yet; seglab runs {', '.join(SCHEDULERS)}.")
-    import inspect
-
     accepted = [p for p in inspect.signature(SCHEDULERS[kind].__init__).parameters if p != "self"]
     unknown = sorted(set(cfg) - set(accepted))
     if unknown:
