@@ -42,6 +42,7 @@ from ..errors import ConfigError, SeglabError
 from ..models.layers import resize
 from ..models.layers.wrappers import symbolic_sizes_when_tracing
 from ..models.segmentors import BaseSegmentor, EncoderDecoder
+from .torchscript_export import demo_input
 
 DEFAULT_OPSET = 17  # MMSeg 0.x's default 11 lacks scaled_dot_product_attention (opset 14)
 INPUT_NAME, OUTPUT_NAME = "input", "output"
@@ -201,7 +202,7 @@ def _check_other_size(graph: nn.Module, onnx_file: str, traced: Sequence[int],
     # H and W scaled differently: a uniform scale hides sizes computed from one scale factor.
     scale_h, scale_w = (0.75, 0.625) if slide else (1.5, 1.25)
     shape = (2, c, max(1, round(h * scale_h)), max(1, round(w * scale_w)))
-    img = torch.from_numpy(np.random.RandomState(1).rand(*shape).astype(np.float32))
+    img = demo_input(shape, seed=1)
     try:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -251,7 +252,7 @@ def export_onnx(model: nn.Module, output_file: str, input_shape: Sequence[int],
                           "window and deploy_test resizes the averaged logits to each image.")
     graph = LogitsGraph(model.cpu().eval(), rescale_shape).eval()
     traced = graph_input_shape(model, input_shape)
-    dummy = torch.from_numpy(np.random.RandomState(0).rand(*traced).astype(np.float32))
+    dummy = demo_input(traced)
     tmp = f"{output_file}.tmp{os.getpid()}"
     try:
         sizes = symbolic_sizes_when_tracing() if dynamic_export else contextlib.nullcontext()
@@ -401,8 +402,7 @@ def verify_inputs(model: nn.Module, input_shape: Sequence[int], dynamic_export: 
     """Images to compare on: ``image`` (default: uniform noise of ``input_shape``); with dynamic
     export also MMSeg's check of a 1.5x larger batch of the image and its flip (batch and size
     both change)."""
-    img = image if image is not None else torch.from_numpy(
-        np.random.RandomState(0).rand(*input_shape).astype(np.float32))
+    img = image if image is not None else demo_input(input_shape)
     inputs = [img]
     if dynamic_export:
         big = resize(img, scale_factor=1.5, mode="nearest")
