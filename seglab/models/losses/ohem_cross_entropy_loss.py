@@ -79,11 +79,13 @@ class OhemCrossEntropy(nn.Module):
             raise ConfigError(f"{where('OhemCrossEntropy')}: class_weight has "
                               f"{class_weight.numel()} values but the prediction has "
                               f"{score.size(1)} classes; give one weight per class.")
-        pixel_losses = F.cross_entropy(score, target, weight=class_weight, ignore_index=ignore,
-                                       reduction="none").reshape(-1)
+        # one log-softmax for both the loss (cross_entropy is nll_loss of it) and the probability
+        log_prob = F.log_softmax(score, dim=1)
+        pixel_losses = F.nll_loss(log_prob, target, weight=class_weight, ignore_index=ignore,
+                                  reduction="none").reshape(-1)
         valid = target.reshape(-1) != ignore
         safe_target = torch.where(valid.view_as(target), target, torch.zeros_like(target))
-        prob = F.softmax(score, dim=1).gather(1, safe_target.unsqueeze(1)).reshape(-1)[valid]
+        prob = log_prob.gather(1, safe_target.unsqueeze(1)).reshape(-1)[valid].exp()
         if prob.numel() == 0:
             return score.new_tensor(0.0)
         k = min(self.min_kept, prob.numel() - 1)
