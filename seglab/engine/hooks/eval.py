@@ -91,10 +91,10 @@ class EvalHook(Hook):
         if save_best is not None and not isinstance(save_best, str):
             raise ConfigError(f"evaluation.save_best must be a metric name, 'auto' or None, got "
                               f"{save_best!r}")
-        self.evaluate_fn = evaluate_fn
-        self.interval = interval
         if not isinstance(eval_last, bool):
             raise ConfigError(f"evaluation.eval_last must be True or False, got {eval_last!r}")
+        self.evaluate_fn = evaluate_fn
+        self.interval = interval
         self.start = start
         self.eval_last = eval_last
         self.save_best = save_best
