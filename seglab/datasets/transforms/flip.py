@@ -11,6 +11,7 @@ from ...registry import TRANSFORMS
 from .base import BaseTransform
 from .deferred import apply_deferred_normalize, has_pending_pad
 from .image_ops import imflip
+from .loading import _apply_label_map
 
 _DIRECTIONS = ("horizontal", "vertical")
 _DIRECTIONS_1X = _DIRECTIONS + ("diagonal",)
@@ -76,6 +77,8 @@ class RandomFlip(BaseTransform):
         self.prob = prob
         self.direction = direction
         self.swap_seg_labels = swap_seg_labels
+        # both ways of each pair, one simultaneous remap (a later pair's entry wins, as 1.x's loop)
+        self._swap_map = {k: v for a, b in swap_seg_labels or () for k, v in ((a, b), (b, a))}
 
     def _choose_direction(self) -> Optional[str]:
         """1.x's draw: one of the directions or None (no flip)."""
@@ -86,13 +89,6 @@ class RandomFlip(BaseTransform):
             share = self.prob / len(self.direction)
             p = [share] * len(self.direction) + [1 - self.prob]
         return options[np.random.choice(len(options), p=p)]
-
-    def _swap_labels(self, seg: np.ndarray) -> np.ndarray:
-        original = seg.copy()
-        for a, b in self.swap_seg_labels:
-            seg[original == a] = b
-            seg[original == b] = a
-        return seg
 
     def transform(self, results: Dict) -> Dict:
         if self.choice:
@@ -113,6 +109,6 @@ class RandomFlip(BaseTransform):
             results["img"] = np.ascontiguousarray(imflip(results["img"], direction))
             for key in results.get("seg_fields", []):
                 results[key] = np.ascontiguousarray(imflip(results[key], direction))
-                if self.swap_seg_labels:
-                    results[key] = self._swap_labels(results[key])
+                if self._swap_map:
+                    results[key] = _apply_label_map(results[key], self._swap_map)
         return results
