@@ -17,6 +17,7 @@ from typing import Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
+from torch.nn.modules.utils import _pair
 
 from ...errors import ConfigError
 from ...registry import MODELS
@@ -93,10 +94,6 @@ class OverlapPatchEmbed(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.norm(self.proj(x))
-
-
-def _pair(value: Union[int, Sequence[int]]) -> Tuple[int, int]:
-    return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
 
 
 class MSCAAttention(nn.Module):
