@@ -60,16 +60,13 @@ class DAPPM(nn.Module):
         self.out_channels = out_channels
         self.norm_cfg, self.act_cfg, self.conv_cfg = norm_cfg, act_cfg, dict(conv_cfg)
 
-        def conv1x1(cin: int, cout: int) -> ConvModule:
-            return self._conv(cin, cout, 1)
-
         pools: List[nn.Module] = [nn.AvgPool2d(kernel_sizes[i], strides[i], paddings[i])
                                   for i in range(middle)] + [nn.AdaptiveAvgPool2d((1, 1))]
-        self.scales = nn.ModuleList([conv1x1(in_channels, branch_channels)] + [
-            nn.Sequential(pool, conv1x1(in_channels, branch_channels)) for pool in pools])
+        self.scales = nn.ModuleList([self._conv(in_channels, branch_channels, 1)] + [
+            nn.Sequential(pool, self._conv(in_channels, branch_channels, 1)) for pool in pools])
         self.processes = self._make_processes()
-        self.compression = conv1x1(branch_channels * num_scales, out_channels)
-        self.shortcut = conv1x1(in_channels, out_channels)
+        self.compression = self._conv(branch_channels * num_scales, out_channels, 1)
+        self.shortcut = self._conv(in_channels, out_channels, 1)
 
     def _conv(self, cin: int, cout: int, kernel_size: int, groups: int = 1) -> ConvModule:
         return ConvModule(cin, cout, kernel_size, padding=kernel_size // 2, groups=groups,
