@@ -86,8 +86,8 @@ class OhemCrossEntropy(nn.Module):
         valid = target.reshape(-1) != ignore
         safe_target = torch.where(valid.view_as(target), target, torch.zeros_like(target))
         prob = log_prob.gather(1, safe_target.unsqueeze(1)).reshape(-1)[valid].exp()
-        if prob.numel() == 0:
-            return score.new_tensor(0.0)
+        if prob.numel() == 0:  # zero, still on the graph: backward() works on such a batch
+            return score.sum() * 0.0
         k = min(self.min_kept, prob.numel() - 1)
         kth_prob = prob.detach().kthvalue(k + 1).values
         threshold = torch.clamp(kth_prob, min=self.thresh)

@@ -51,7 +51,10 @@ def test_at_least_min_kept_pixels_count():
 def test_edge_cases_and_errors():
     loss = build_loss(dict(type="OhemCrossEntropy", thres=0.5, min_kept=1))
     score = torch.zeros(1, 2, 2, 2, requires_grad=True)
-    assert loss(score, torch.full((1, 2, 2), 255)).item() == 0.0  # nothing valid
+    nothing_valid = loss(score, torch.full((1, 2, 2), 255))
+    assert nothing_valid.item() == 0.0
+    nothing_valid.backward()  # an all-ignored batch still trains (zero gradient)
+    assert score.grad is not None and not score.grad.any()
     confident = torch.tensor([[[[9.0, 9.0], [9.0, 9.0]], [[-9.0, -9.0], [-9.0, -9.0]]]])
     value = loss(confident.requires_grad_(), torch.zeros(1, 2, 2, dtype=torch.long))
     assert value.item() == 0.0  # no pixel below the threshold: 0 where MMSeg gives NaN
