@@ -34,6 +34,11 @@ autocast: bfloat16 on a CPU); one more line sets seglab's bf16 run beside MMSeg'
 the comparison issue 13 states its bf16 target in. seglab's tools/test.py folds BN and runs
 convolutions in channels_last by default (logits equal to 1e-5); the seglab-only ``--plain``
 rows (and lines beside MMSeg fp32) show it without them, bit for bit the model as built.
+
+seglab's processes run with the C allocator policy its tools set (``SEGLAB_MALLOC``, default
+``speed``: no page faults for reused activations; seglab.utils.malloc); the two seglab-only
+``*_memory`` rows run ``SEGLAB_MALLOC=memory`` (the lowest peak RSS) and their peak RSS is set
+beside MMSeg's of the same work. MMSeg runs with glibc's defaults, as it does for its users.
 """
 from __future__ import annotations
 
@@ -80,6 +85,7 @@ class Row:
     unit: str = "s"
     test_images: int = 0  # set from --test-images (img/s rows)
     tool_args: Tuple[str, ...] = ()  # more seglab tools/test.py options (a seglab-only row)
+    seglab_env: Tuple[Tuple[str, str], ...] = ()  # more environment (a seglab-only row)
 
 
 # model key -> (config, edits); the test-tool model is written by the driver (see test_config).
@@ -108,9 +114,19 @@ ROWS = [
         "r18_test_tool", unit="img/s", tool_args=("--plain",)),
     Row("test_tool_plain_bf16", "tools/test.py --precision bf16 --plain (seglab only)",
         "test_tool", "r18_test_tool", precision="bf16", unit="img/s", tool_args=("--plain",)),
+    # seglab's other allocator policy (seglab.utils.malloc): the lowest peak RSS, more faults
+    Row("fcn_r50_whole_memory", "FCN R50-D8 whole 512x512, SEGLAB_MALLOC=memory (seglab only)",
+        "infer", "r50_whole", seglab_env=(("SEGLAB_MALLOC", "memory"),)),
+    Row("fcn_r18_train_memory", "FCN R18-D8 train step, SEGLAB_MALLOC=memory (seglab only)",
+        "train", "r18_whole", seglab_env=(("SEGLAB_MALLOC", "memory"),)),
 ]
-RSS_ROWS = {"fcn_r50_whole": "Peak RSS, FCN R50-D8 whole 512x512",
-            "fcn_r18_train": "Peak RSS, FCN R18-D8 train step"}
+# (row, reference row for MMSeg's number, title)
+RSS_ROWS = [("fcn_r50_whole", "fcn_r50_whole", "Peak RSS, FCN R50-D8 whole 512x512"),
+            ("fcn_r18_train", "fcn_r18_train", "Peak RSS, FCN R18-D8 train step"),
+            ("fcn_r50_whole_memory", "fcn_r50_whole",
+             "Peak RSS, FCN R50-D8 whole 512x512: seglab SEGLAB_MALLOC=memory beside MMSeg"),
+            ("fcn_r18_train_memory", "fcn_r18_train",
+             "Peak RSS, FCN R18-D8 train step: seglab SEGLAB_MALLOC=memory beside MMSeg")]
 # (row, reference row, title): seglab of the first beside MMSeg of the second (issue 13 states
 # its bf16 tools/test.py target against MMSeg's float32 run).
 CROSS_ROWS = [("test_tool_bf16", "test_tool", "tools/test.py: seglab bf16 beside MMSeg fp32"),
@@ -293,8 +309,9 @@ data = dict(workers_per_gpu={self.args.test_workers}, test=dict(
         return dict(
             seglab=self.seglab_cmd("--task", row.kind, "--config", prep["config"], "--edits",
                                    json.dumps(prep["edits"]), *common, *pred("seglab")),
-            mmseg=self.mmseg_cmd("--task", row.kind, "--model-json", prep["json"],
-                                 "--test-scale", *test_scale, *common, *pred("mmseg")))
+            mmseg=None if row.seglab_env else self.mmseg_cmd(
+                "--task", row.kind, "--model-json", prep["json"], "--test-scale", *test_scale,
+                *common, *pred("mmseg")))
 
     def run_row(self, row: Row) -> dict:
         """``--runs`` alternating rounds; medians per library, or the first error."""
@@ -318,7 +335,8 @@ data = dict(workers_per_gpu={self.args.test_workers}, test=dict(
                     continue
                 if lib in errors:
                     continue
-                res = measure(cmds[lib], self.env, self.work if lib == "mmseg" else ROOT)
+                env = self.env if lib == "mmseg" else dict(self.env, **dict(row.seglab_env))
+                res = measure(cmds[lib], env, self.work if lib == "mmseg" else ROOT)
                 if not res.get("ok"):
                     errors[lib] = res.get("error", "failed")
                     continue
@@ -418,11 +436,12 @@ def table(rows: List[Row], summaries: Dict[str, dict], machine: List[str]) -> st
                  if "seglab" in ours and "mmseg" in theirs else "n/a")
         lines.append(f"| {title} | {cell(ours, 'seglab', by_name[name])} | "
                      f"{cell(theirs, 'mmseg', by_name[reference])} | {ratio} | |")
-    for name, title in RSS_ROWS.items():
-        if name not in summaries:
+    for name, reference, title in RSS_ROWS:
+        if name not in summaries or reference not in summaries:
             continue
-        s = summaries[name]
-        rss = {lib: s[lib]["rss_mib"] for lib in ("seglab", "mmseg") if lib in s}
+        rss = {lib: summaries[source][lib]["rss_mib"]
+               for lib, source in (("seglab", name), ("mmseg", reference))
+               if lib in summaries[source]}
         ratio = f"{rss['seglab'] / rss['mmseg']:.2f}x" if len(rss) == 2 else "n/a"
         lines.append(f"| {title} | {fmt(rss.get('seglab'), 'MiB')} | "
                      f"{fmt(rss.get('mmseg'), 'MiB')} | {ratio} | |")

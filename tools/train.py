@@ -178,6 +178,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     from seglab.engine.dist import PEER_FAILURE_NOTE, is_peer_failure
 
     try:
+        if argv is None:  # the process is the tool's: its allocator policy (SEGLAB_MALLOC)
+            from seglab.utils.malloc import apply_malloc_policy_from_env
+
+            apply_malloc_policy_from_env()
         with same_on_every_rank():  # config mistakes: every rank of a launch has the same one
             cfg = load_config(args.config, config_options(args))  # a 1.x config: its 0.x form
             apply_args(cfg, args)

@@ -56,10 +56,16 @@ def run_tool(main: Callable[[Optional[Sequence[str]]], int],
     the message names the rank that raised it (``error: [rank 1] ...``), except for errors
     marked :func:`same_on_every_rank`, which only rank 0 prints; a rank whose collective fails
     because another rank died prints one note, not a second traceback, and returns 1.
+
+    Called with ``argv=None`` (the tool's own command line, so the process is the tool's), it
+    first sets the C allocator's policy from ``SEGLAB_MALLOC`` (:mod:`seglab.utils.malloc`).
     """
     from ..engine.dist import PEER_FAILURE_NOTE, is_peer_failure
+    from ..utils.malloc import apply_malloc_policy_from_env
 
     try:
+        if argv is None:  # the process is the tool's: its allocator policy (SEGLAB_MALLOC)
+            apply_malloc_policy_from_env()
         return main(argv)
     except SeglabError as e:
         rank, world_size = launch_rank()
