@@ -6,7 +6,8 @@ hands out zeroed 4 KiB pages on first touch and takes them back on ``free``. A n
 activations (a stem's output at half resolution, the logits at full resolution, their
 gradients) are therefore page-faulted in again at every forward and backward; on a virtual
 machine a fault costs microseconds, and the early full-resolution layers spend more time
-faulting than computing (``benchmarks/malloc_policy.py`` measures it).
+faulting than computing (``benchmarks/mmseg_side_by_side.py`` runs seglab with the default
+policy, and its ``*_memory`` rows with ``memory``).
 
 Policies (``SEGLAB_MALLOC``; tools/train.py, tools/test.py, tools/benchmark.py and the other
 tools apply it at start):
