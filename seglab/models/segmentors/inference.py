@@ -142,10 +142,6 @@ def slide_inference(encode_decode: EncodeDecode, img: torch.Tensor, img_metas: S
     return unpad_and_rescale(logits, img_metas, rescale, align_corners)
 
 
-# Rows of a (B, C, H, W) map per softmax chunk of logits_to_probs(inplace=True).
-SOFTMAX_CHUNK_ROWS = 64
-
-
 def logits_to_probs(seg_logit: torch.Tensor, out_channels: int,
                     inplace: bool = False) -> torch.Tensor:
     """Softmax over classes, or sigmoid for a single-channel (binary) head.
@@ -153,9 +149,9 @@ def logits_to_probs(seg_logit: torch.Tensor, out_channels: int,
     Args:
         seg_logit: (B, C, H, W) logits.
         out_channels: C; 1 means sigmoid.
-        inplace: write the probabilities into ``seg_logit`` (the softmax runs over chunks of
-            :data:`SOFTMAX_CHUNK_ROWS` rows, each pixel's classes at once, so the values are
-            bit-identical to ``F.softmax`` without a second full-resolution map).
+        inplace: write the probabilities into ``seg_logit`` (``softmax(out=seg_logit)``: the
+            kernel reads each pixel's classes before it writes them, and the values are
+            bit-identical to ``F.softmax``'s, without a second full-resolution map).
 
     Returns:
         (B, C, H, W) probabilities (``seg_logit`` itself with ``inplace``).
@@ -164,10 +160,9 @@ def logits_to_probs(seg_logit: torch.Tensor, out_channels: int,
         return torch.sigmoid(seg_logit) if out_channels == 1 else F.softmax(seg_logit, dim=1)
     if out_channels == 1:
         return seg_logit.sigmoid_()
-    for top in range(0, seg_logit.shape[2], SOFTMAX_CHUNK_ROWS):
-        rows = seg_logit[:, :, top:top + SOFTMAX_CHUNK_ROWS]
-        rows.copy_(F.softmax(rows, dim=1))
-    return seg_logit
+    # One call over the whole map: a chunked softmax would split the kernel's vector loops and
+    # threads differently, and its last bits could differ from the plain softmax's.
+    return torch.softmax(seg_logit, dim=1, out=seg_logit)
 
 
 def flip_back(output: torch.Tensor, meta: Mapping) -> torch.Tensor:

@@ -89,3 +89,19 @@ def test_inplace_probs_equal_plain(shape):
     same = logits.clone()
     assert logits_to_probs(same, shape[1], inplace=True).data_ptr() == same.data_ptr()
     assert torch.equal(same, plain)
+
+
+@pytest.mark.parametrize("layout", ["channels_last", "cropped"])
+def test_inplace_probs_equal_plain_in_other_layouts(layout):
+    logits = torch.randn(1, 19, 150, 40) * 5
+    if layout == "channels_last":  # what a channels_last network's resize returns
+        logits = logits.contiguous(memory_format=torch.channels_last)
+    else:  # an image's crop of a padded batch (unpad_and_rescale)
+        logits = logits[:, :, :140, :37]
+    plain = F.softmax(logits, dim=1)
+    counter = BigAllocations(logits.numel())
+    with counter:
+        probs = logits_to_probs(logits, 19, inplace=True)
+    assert probs.data_ptr() == logits.data_ptr() and torch.equal(probs, plain)
+    if layout == "channels_last":
+        assert counter.ops == []  # no second full-size map
