@@ -375,6 +375,10 @@ class ONNXRuntimeSegmentor(EncoderDecoder):
                             align_corners=self.align_corners, warning=False)
         return logits
 
+    def head_logits(self, img: torch.Tensor, img_metas=None) -> torch.Tensor:
+        """The graph's logits, already at the input size (slide windows are not resized)."""
+        return self.encode_decode(img, img_metas)
+
     def forward_train(self, img, img_metas, gt_semantic_seg):
         raise NotImplementedError("An ONNX Runtime segmentor only tests.")
 

@@ -27,7 +27,6 @@ from torch import nn
 from ...errors import ConfigError
 from ...registry import MODELS
 from ..builder import build_head
-from ..layers import resize
 from .encoder_decoder import EncoderDecoder, Metas
 
 
@@ -81,14 +80,13 @@ class CascadeEncoderDecoder(EncoderDecoder):
         return [(f"decode_head[{i}]", f"decode_{i}", head)
                 for i, head in enumerate(self.decode_head)]
 
-    def encode_decode(self, img: torch.Tensor, img_metas: Optional[Metas] = None) -> torch.Tensor:
-        """The last stage's logits (N, out_channels, H, W), resized to the input size."""
+    def head_logits(self, img: torch.Tensor, img_metas: Optional[Metas] = None) -> torch.Tensor:
+        """The last stage's logits (N, out_channels, h, w) at its own resolution, float32."""
         x = self.extract_feat(img)
         out = self.decode_head[0].forward_test(x, img_metas, self.test_cfg)
         for head in self.decode_head[1:]:
             out = head.forward_test(x, out, img_metas, self.test_cfg)
-        return resize(out.float(), size=img.shape[2:], mode="bilinear",
-                      align_corners=self.align_corners)
+        return out.float()
 
     def _decode_head_forward_train(self, x, img_metas: Metas,
                                    gt_semantic_seg: torch.Tensor) -> Dict[str, torch.Tensor]:

@@ -139,11 +139,14 @@ class EncoderDecoder(BaseSegmentor):
         x = self.backbone(img)
         return self.neck(x) if self.with_neck else x
 
+    def head_logits(self, img: torch.Tensor, img_metas: Optional[Metas] = None) -> torch.Tensor:
+        """The decode head's logits (N, out_channels, h, w) at its own resolution, float32."""
+        out = self.decode_head.forward_test(self.extract_feat(img), img_metas, self.test_cfg)
+        return out.float()  # float32 from here on, also under bf16/fp16 autocast (precision)
+
     def encode_decode(self, img: torch.Tensor, img_metas: Optional[Metas] = None) -> torch.Tensor:
         """Logits (N, out_channels, H, W) at the input size (bilinear upsampling of the head output)."""
-        out = self.decode_head.forward_test(self.extract_feat(img), img_metas, self.test_cfg)
-        # float32 from here on, also under bf16/fp16 autocast (test_cfg.precision)
-        return resize(out.float(), size=img.shape[2:], mode="bilinear",
+        return resize(self.head_logits(img, img_metas), size=img.shape[2:], mode="bilinear",
                       align_corners=self.align_corners)
 
     def forward_dummy(self, img: torch.Tensor) -> torch.Tensor:
@@ -202,7 +205,9 @@ class EncoderDecoder(BaseSegmentor):
         return whole_inference(encode, img, img_meta, rescale, self.align_corners)
 
     def _slide(self, img: torch.Tensor, img_meta: Metas, rescale: bool) -> List[torch.Tensor]:
-        encode = lambda x: self.encode_decode(x, img_meta)  # noqa: E731
+        # Head-resolution logits: slide_logits upsamples one window at a time (the same numbers
+        # as encode_decode's upsampling of the whole batch of windows, a quarter of the memory).
+        encode = lambda x: self.head_logits(x, img_meta)  # noqa: E731
         return slide_inference(encode, img, img_meta, rescale, self.align_corners,
                                self.out_channels, **self._slide_options())
 

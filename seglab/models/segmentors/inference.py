@@ -91,21 +91,27 @@ def slide_windows(h_img: int, w_img: int, crop_size: Sequence[int],
 
 def slide_logits(encode_decode: EncodeDecode, img: torch.Tensor, num_classes: int,
                  crop_size: Sequence[int], stride: Sequence[int],
-                 batch_size: int = DEFAULT_SLIDE_BATCH_SIZE) -> torch.Tensor:
+                 batch_size: int = DEFAULT_SLIDE_BATCH_SIZE,
+                 align_corners: bool = False) -> torch.Tensor:
     """Average of the overlapping window logits (MMSeg's sum / count matrix).
 
     Crops are sent through the network ``batch_size`` at a time (counting the crops of every
     image of the batch; at least one window of all images per pass). All windows have the same
     size, so they stack; the sums are accumulated in MMSeg's window order, so the result does
     not depend on ``batch_size`` (up to the convolution kernels' own batch-size dependence).
+    Logits smaller than the window (a head's own resolution) are upsampled to it one window at
+    a time (bilinear, ``align_corners``): the values of upsampling them all at once, without a
+    full-resolution copy of every window of the pass.
 
     Args:
-        encode_decode: crops (K, 3, h, w) -> logits (K, num_classes, h, w).
+        encode_decode: crops (K, 3, h, w) -> logits (K, num_classes, h', w'), at the crop size
+            or smaller.
         img: (B, 3, H, W).
         num_classes: logit channels.
         crop_size: (h_crop, w_crop).
         stride: (h_stride, w_stride).
         batch_size: crops per forward pass.
+        align_corners: of the upsampling to the window size.
 
     Returns:
         (B, num_classes, H, W) logits.
@@ -122,7 +128,11 @@ def slide_logits(encode_decode: EncodeDecode, img: torch.Tensor, num_classes: in
         crops = torch.cat([img[:, :, y1:y2, x1:x2] for y1, y2, x1, x2 in chunk], dim=0)
         logits = encode_decode(crops)
         for j, (y1, y2, x1, x2) in enumerate(chunk):
-            preds[:, :, y1:y2, x1:x2] += logits[j * b:(j + 1) * b]
+            window = logits[j * b:(j + 1) * b]
+            if tuple(window.shape[2:]) != (y2 - y1, x2 - x1):
+                window = resize(window, size=(y2 - y1, x2 - x1), mode="bilinear",
+                                align_corners=align_corners)
+            preds[:, :, y1:y2, x1:x2] += window
             count[:, :, y1:y2, x1:x2] += 1
     if (count == 0).any():
         raise RuntimeError("slide inference left pixels uncovered; check test_cfg crop_size/stride")
@@ -138,7 +148,8 @@ def slide_inference(encode_decode: EncodeDecode, img: torch.Tensor, img_metas: S
     Returns:
         B tensors (1, num_classes, h_i, w_i): logits before softmax.
     """
-    logits = slide_logits(encode_decode, img, num_classes, crop_size, stride, batch_size)
+    logits = slide_logits(encode_decode, img, num_classes, crop_size, stride, batch_size,
+                          align_corners)
     return unpad_and_rescale(logits, img_metas, rescale, align_corners)
 
 

@@ -105,3 +105,23 @@ def test_inplace_probs_equal_plain_in_other_layouts(layout):
     assert probs.data_ptr() == logits.data_ptr() and torch.equal(probs, plain)
     if layout == "channels_last":
         assert counter.ops == []  # no second full-size map
+
+
+def test_slide_upsamples_one_window_at_a_time_with_the_same_numbers():
+    from seglab.models.segmentors.inference import slide_logits
+
+    model, (h, w) = _fcn(dict(mode="slide", crop_size=(56, 56), stride=(24, 24),
+                              slide_batch_size=2)), (80, 80)
+    img = torch.randn(1, 3, h, w)
+    metas = [dict(img_shape=(h, w, 3), ori_shape=(h, w, 3))]
+    counter = BigAllocations(2 * 5 * 56 * 56)  # a pass's two windows upsampled at once
+    with torch.inference_mode(), counter:
+        model.simple_test(img, metas)
+    assert counter.ops == ["new_zeros.default"]  # the sum buffer only
+    with torch.inference_mode():
+        args = (img, 5, (56, 56), (24, 24), 2)
+        per_window = slide_logits(lambda x: model.head_logits(x, metas), *args,
+                                  align_corners=model.align_corners)
+        batch_upsampled = slide_logits(lambda x: model.encode_decode(x, metas), *args)
+    assert model.head_logits(img[:, :, :56, :56]).shape[2:] == (7, 7)  # really upsampled
+    assert torch.equal(per_window, batch_upsampled)
