@@ -243,7 +243,9 @@ class EncoderDecoder(BaseSegmentor):
         if self.out_channels == 1:
             pred = (probs > self._decode_stages()[-1][2].threshold).long()[0, 0]
         else:
-            pred = probs.argmax(dim=1)[0]
+            # max().indices is argmax (the first maximum; NaN counts as the maximum), 3x faster
+            # on a CPU (1 x 19 x 1024 x 2048: 79 vs 262 ms)
+            pred = probs.max(dim=1).indices[0]
         return pred.cpu().numpy()
 
     def simple_test(self, img: torch.Tensor, img_meta: Metas, rescale: bool = True) -> List[np.ndarray]:

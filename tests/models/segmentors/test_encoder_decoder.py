@@ -189,3 +189,20 @@ def test_neck_sits_between_backbone_and_heads(cfgs):
     losses = model.forward_train(*_batch())
     model.parse_losses(losses)[0].backward()
     assert model.neck.convs[3].weight.grad is not None
+
+
+@pytest.mark.parametrize("kind", ["random", "ties", "nan", "channels_last"])
+def test_label_maps_are_the_argmax_of_the_probabilities(cfgs, kind):
+    model = build_segmentor(cfgs.segmentor()).eval()
+    gen = torch.Generator().manual_seed(0)
+    probs = torch.rand(1, 5, 37, 29, generator=gen)
+    if kind == "ties":  # many equal maxima: the first one wins, as argmax
+        probs = torch.randint(0, 2, (1, 5, 37, 29), generator=gen).float()
+    elif kind == "nan":  # NaN is the maximum, as argmax
+        probs[0, 3, ::4] = float("nan")
+        probs[0, 1, ::3] = float("nan")
+    elif kind == "channels_last":
+        probs = probs.contiguous(memory_format=torch.channels_last)
+    labels = model._to_labels(probs)
+    assert labels.dtype == np.int64
+    np.testing.assert_array_equal(labels, probs.argmax(dim=1)[0].numpy())
