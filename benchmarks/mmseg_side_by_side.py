@@ -35,8 +35,10 @@ the comparison issue 13 states its bf16 target in. seglab's tools/test.py folds 
 convolutions in channels_last by default (logits equal to 1e-5); the seglab-only ``--plain``
 rows (and lines beside MMSeg fp32) show it without them, bit for bit the model as built.
 
-seglab's processes run with the C allocator policy its tools set (``SEGLAB_MALLOC``, default
-``speed``: no page faults for reused activations; seglab.utils.malloc); the two seglab-only
+seglab's processes run with the C allocator policy its tools set (``SEGLAB_MALLOC``; the
+inference and train workers default to ``speed`` as tools/benchmark.py and tools/train.py do: no
+page faults for reused activations; tools/test.py defaults to ``system``; seglab.utils.malloc);
+the two seglab-only
 ``*_memory`` rows run ``SEGLAB_MALLOC=memory`` (the lowest peak RSS) and their peak RSS is set
 beside MMSeg's of the same work. MMSeg runs with glibc's defaults, as it does for its users.
 """

@@ -181,7 +181,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         if argv is None:  # the process is the tool's: its allocator policy (SEGLAB_MALLOC)
             from seglab.utils.malloc import apply_malloc_policy_from_env
 
-            apply_malloc_policy_from_env()
+            # 'speed': every iteration allocates the same sizes (crops of one size)
+            apply_malloc_policy_from_env(default="speed")
         with same_on_every_rank():  # config mistakes: every rank of a launch has the same one
             cfg = load_config(args.config, config_options(args))  # a 1.x config: its 0.x form
             apply_args(cfg, args)

@@ -140,11 +140,11 @@ def main(argv=None) -> int:
     parser.add_argument("--ckpt")
     add_measure_args(parser)
     args = parser.parse_args(argv)
-    # What the tools do at start (seglab.apis.cli.run_tool): the allocator policy of
-    # SEGLAB_MALLOC (default 'speed').
+    # What tools/benchmark.py and tools/train.py do at start (the same input size over and
+    # over): the allocator policy of SEGLAB_MALLOC, default 'speed'.
     from seglab.utils.malloc import apply_malloc_policy_from_env
 
-    apply_malloc_policy_from_env()
+    apply_malloc_policy_from_env(default="speed")
     return run_worker(dict(prepare=task_prepare, infer=task_infer, train=task_train), args)
 
 

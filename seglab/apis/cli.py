@@ -48,7 +48,7 @@ def same_on_every_rank() -> Iterator[None]:
 
 
 def run_tool(main: Callable[[Optional[Sequence[str]]], int],
-             argv: Optional[Sequence[str]] = None) -> int:
+             argv: Optional[Sequence[str]] = None, malloc_policy: str = "system") -> int:
     """Run a tool's ``main``; a user mistake prints ``error: <message>`` and returns 2.
 
     seglab's errors (config, dataset, checkpoint, unknown type or metric, no display) carry a
@@ -58,14 +58,15 @@ def run_tool(main: Callable[[Optional[Sequence[str]]], int],
     because another rank died prints one note, not a second traceback, and returns 1.
 
     Called with ``argv=None`` (the tool's own command line, so the process is the tool's), it
-    first sets the C allocator's policy from ``SEGLAB_MALLOC`` (:mod:`seglab.utils.malloc`).
+    first sets the C allocator's policy from ``SEGLAB_MALLOC``, else ``malloc_policy`` (the
+    tool's default; :mod:`seglab.utils.malloc`).
     """
     from ..engine.dist import PEER_FAILURE_NOTE, is_peer_failure
     from ..utils.malloc import apply_malloc_policy_from_env
 
     try:
         if argv is None:  # the process is the tool's: its allocator policy (SEGLAB_MALLOC)
-            apply_malloc_policy_from_env()
+            apply_malloc_policy_from_env(default=malloc_policy)
         return main(argv)
     except SeglabError as e:
         rank, world_size = launch_rank()

@@ -9,17 +9,20 @@ machine a fault costs microseconds, and the early full-resolution layers spend m
 faulting than computing (``benchmarks/mmseg_side_by_side.py`` runs seglab with the default
 policy, and its ``*_memory`` rows with ``memory``).
 
-Policies (``SEGLAB_MALLOC``; tools/train.py, tools/test.py, tools/benchmark.py and the other
-tools apply it at start):
+Policies (``SEGLAB_MALLOC``; every tool applies it at start):
 
-``speed`` (default)
+``speed`` (the default of tools/train.py and tools/benchmark.py)
     No ``mmap`` for blocks, and the heap's free top is never trimmed: after the first iteration
     every tensor reuses memory that is already mapped, so no page faults. The peak RSS is the
-    heap's high-water mark, which fragmentation can put above the largest live set.
+    heap's high-water mark, which fragmentation can put above the largest live set. This pays
+    when the iterations allocate the same sizes (training crops, a benchmark's one input); with
+    inputs of ever new sizes the heap keeps growing (FCN R18 whole inference on 15 random
+    1024-1600 px images: peak RSS 2200 instead of 1304 MiB, 16% faster), so tools that see
+    images of any size do not default to it.
 ``memory``
     Every block of 4 MiB or more is its own ``mmap`` and is returned at ``free``: the peak RSS
     is the largest live set, at the price of the page faults.
-``system``
+``system`` (the default of tools/test.py and the other tools)
     The C library's defaults, untouched.
 
 Other C libraries (musl, macOS, Windows) have no ``mallopt``; there the policy is not applied
@@ -38,7 +41,7 @@ from ..errors import ConfigError
 
 ENV_VAR = "SEGLAB_MALLOC"
 POLICIES = ("speed", "memory", "system")
-DEFAULT_POLICY = "speed"
+DEFAULT_POLICY = "system"  # tools/train.py and tools/benchmark.py: "speed"
 
 # mallopt(3) parameters (glibc's malloc.h).
 M_TRIM_THRESHOLD = -1
@@ -75,15 +78,16 @@ def check_malloc_policy(policy: str, source: str = ENV_VAR) -> str:
     """``policy`` if it is one of :data:`POLICIES`; else a ConfigError naming ``source``."""
     if policy not in POLICIES:
         raise ConfigError(f"{source}={policy!r} is not a malloc policy: use one of "
-                          f"{', '.join(POLICIES)} (default {DEFAULT_POLICY}; see "
+                          f"{', '.join(POLICIES)} (unset: the tool's default; see "
                           "seglab.utils.malloc).")
     return policy
 
 
-def malloc_policy_from_env(environ: Optional[Mapping[str, str]] = None) -> str:
-    """The policy ``SEGLAB_MALLOC`` asks for (:data:`DEFAULT_POLICY` when unset or empty)."""
+def malloc_policy_from_env(environ: Optional[Mapping[str, str]] = None,
+                           default: str = DEFAULT_POLICY) -> str:
+    """The policy ``SEGLAB_MALLOC`` asks for (``default`` when unset or empty)."""
     value = (os.environ if environ is None else environ).get(ENV_VAR, "").strip().lower()
-    return check_malloc_policy(value or DEFAULT_POLICY)
+    return check_malloc_policy(value or default)
 
 
 def set_malloc_policy(policy: str) -> bool:
@@ -109,8 +113,10 @@ def set_malloc_policy(policy: str) -> bool:
     return True
 
 
-def apply_malloc_policy_from_env(environ: Optional[Mapping[str, str]] = None) -> str:
-    """What the tools run at start: :func:`set_malloc_policy` of ``SEGLAB_MALLOC``."""
-    policy = malloc_policy_from_env(environ)
+def apply_malloc_policy_from_env(environ: Optional[Mapping[str, str]] = None,
+                                 default: str = DEFAULT_POLICY) -> str:
+    """What the tools run at start: :func:`set_malloc_policy` of ``SEGLAB_MALLOC`` (else
+    ``default``, the tool's own)."""
+    policy = malloc_policy_from_env(environ, default)
     set_malloc_policy(policy)
     return policy

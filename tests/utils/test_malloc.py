@@ -16,8 +16,9 @@ from seglab.utils import malloc
 
 
 def test_policy_from_env():
-    assert malloc.malloc_policy_from_env({}) == "speed" == malloc.DEFAULT_POLICY
-    assert malloc.malloc_policy_from_env({"SEGLAB_MALLOC": ""}) == "speed"
+    assert malloc.malloc_policy_from_env({}) == "system" == malloc.DEFAULT_POLICY
+    assert malloc.malloc_policy_from_env({}, default="speed") == "speed"  # train, benchmark
+    assert malloc.malloc_policy_from_env({"SEGLAB_MALLOC": ""}, default="speed") == "speed"
     assert malloc.malloc_policy_from_env({"SEGLAB_MALLOC": " Memory "}) == "memory"
     assert malloc.malloc_policy_from_env({"SEGLAB_MALLOC": "system"}) == "system"
     with pytest.raises(ConfigError, match=r"SEGLAB_MALLOC='fast' is not a malloc policy: use "
@@ -64,6 +65,11 @@ def test_run_tool_applies_the_policy_only_for_its_own_command_line(monkeypatch, 
     assert calls == []
     assert run_tool(lambda argv: 0) == 0  # the tool's process
     assert calls == [(malloc.M_MMAP_THRESHOLD, malloc.MEMORY_MMAP_THRESHOLD)]
+    calls.clear()
+    monkeypatch.delenv("SEGLAB_MALLOC")
+    assert run_tool(lambda argv: 0) == 0 and calls == []  # default: 'system', untouched
+    assert run_tool(lambda argv: 0, malloc_policy="speed") == 0  # tools/benchmark.py's default
+    assert calls == [(malloc.M_MMAP_MAX, 0), (malloc.M_TRIM_THRESHOLD, 2 ** 31 - 1)]
     monkeypatch.setenv("SEGLAB_MALLOC", "quick")
     assert run_tool(lambda argv: 0) == 2  # a user mistake: one line, exit 2
     assert "error: SEGLAB_MALLOC='quick' is not a malloc policy" in capsys.readouterr().err
