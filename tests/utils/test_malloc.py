@@ -75,9 +75,9 @@ def test_run_tool_applies_the_policy_only_for_its_own_command_line(monkeypatch, 
     assert "error: SEGLAB_MALLOC='quick' is not a malloc policy" in capsys.readouterr().err
 
 
-# A small conv net trains 20 steps on 2x3x384x384 (activations of 9-18 MiB, below and above
+# A small conv net trains 8 steps on 2x3x384x384 (activations of 9-18 MiB, below and above
 # glibc's own mmap threshold); the child reports the minor page faults of each step and its
-# peak RSS after 5 and after 20 steps.
+# peak RSS after 5 and after 8 steps.
 _PROBE = textwrap.dedent("""
     import json, resource, sys
     import torch
@@ -95,7 +95,7 @@ _PROBE = textwrap.dedent("""
         torch.nn.Conv2d(32, 8, 1))
     x = torch.randn(2, 3, 384, 384)
     faults = []
-    for i in range(20):
+    for i in range(8):
         start = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         net(x).square().mean().backward()
         net.zero_grad(set_to_none=True)
@@ -117,11 +117,11 @@ def _probe(policy: str) -> dict:
 def test_policies_on_a_real_process():
     speed, system, memory = _probe("speed"), _probe("system"), _probe("memory")
     assert speed["applied"] and memory["applied"] and not system["applied"]
-    steady = {name: sum(r["faults"][10:]) for name, r in
+    steady = {name: sum(r["faults"][5:]) for name, r in
               (("speed", speed), ("system", system), ("memory", memory))}
     # glibc's defaults fault tens of thousands of pages per step (each large block is mapped
     # afresh); 'speed' reuses what it mapped in the first steps, 'memory' maps even more.
-    assert steady["system"] > 100_000, steady
+    assert steady["system"] > 30_000, steady
     assert steady["speed"] < 0.1 * steady["system"], steady
     assert steady["memory"] >= steady["system"], steady
     # 'speed' keeps its heap, but the heap does not grow once the steps repeat ...
