@@ -21,9 +21,10 @@ the defaults only apply where a tool or the API builds its own model.
 - ``channels_last``: parameters in NHWC and the image converted at the backbone's input, so
   every convolution runs on oneDNN's NHWC kernels (on the 2-core test CPU a 3x3 256->256 conv
   runs 1.4-1.8x faster in NHWC, see DESIGN.md; benchmarks/fast_paths.py measures whole models).
-- ``compile``: ``torch.compile`` of ``encode_decode`` (the network and the resize to the input;
-  slide mode compiles the crop forward), with the given backend (``True``: inductor, which needs
-  a C++ compiler on the CPU). The first images are slow while it compiles.
+- ``compile``: ``torch.compile`` of ``head_logits`` (the network up to the head's logits, which
+  whole mode resizes to the input and slide mode to each window; ``encode_decode`` for a
+  segmentor without it), with the given backend (``True``: inductor, which needs a C++ compiler
+  on the CPU). The first images are slow while it compiles.
 """
 from __future__ import annotations
 
@@ -118,7 +119,7 @@ def optimize_for_inference(model: nn.Module, fuse_conv_bn: bool = False,
         model: a segmentor in eval mode (or a DataParallel wrapper of one).
         fuse_conv_bn: fold BatchNorm layers into their convolutions.
         channels_last: NHWC memory format for the convolutions.
-        compile: ``torch.compile`` ``encode_decode``; a string names the backend
+        compile: ``torch.compile`` ``head_logits``; a string names the backend
             (``'inductor'``, ``'eager'``, ...).
         inplace: change ``model`` itself (default; the tools own their model); False works on a
             copy when ``fuse_conv_bn`` is set (the other two options always change ``model``).
@@ -148,7 +149,10 @@ def optimize_for_inference(model: nn.Module, fuse_conv_bn: bool = False,
         if not hasattr(torch, "compile"):
             raise ConfigError(f"--compile needs torch >= 2.0; this is torch {torch.__version__}.")
         backend = "inductor" if compile is True else compile
-        net.encode_decode = torch.compile(net.encode_decode, backend=backend)
+        # The network up to the head's logits: whole mode (encode_decode resizes them) and slide
+        # mode (each window's logits) both call it; a segmentor without it: encode_decode.
+        name = "head_logits" if hasattr(net, "head_logits") else "encode_decode"
+        setattr(net, name, torch.compile(getattr(net, name), backend=backend))
     return model
 
 

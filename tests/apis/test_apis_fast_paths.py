@@ -183,3 +183,27 @@ def test_benchmark_tool_records_the_fast_paths(files, tmp_path, capsys):
     with open(tmp_path / name) as f:
         assert json.load(f)["fast_paths"] == "fuse_conv_bn"
     assert "fast paths: fuse_conv_bn" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("mode", ["whole", "slide"])
+def test_compile_wraps_the_network_that_both_modes_run(monkeypatch, mode):
+    compiled = []
+
+    def fake_compile(fn, backend):  # records the calls instead of capturing graphs
+        def wrapper(*args, **kwargs):
+            compiled.append(backend)
+            return fn(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    model = tiny_model()
+    if mode == "slide":
+        model.test_cfg = dict(mode="slide", crop_size=(SIZE // 2, SIZE // 2),
+                              stride=(SIZE // 4, SIZE // 4))
+    img = torch.randn(1, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(2))
+    probs, _ = _run(model, img)
+    fast = optimize_for_inference(model, compile="eager", inplace=False)
+    fast_probs, _ = _run(fast, img)
+    # whole: one network call per _run call (inference and simple_test); slide: one per pass
+    assert compiled and set(compiled) == {"eager"}
+    assert torch.equal(fast_probs, probs)
