@@ -2,10 +2,12 @@
 
 The sweep runs every registered backbone, neck, head and segmentor of tests/models/tiny_configs.py
 with random BN statistics and affine parameters (fresh BN layers are the identity, which would
-hide a wrong fold) and compares the folded model with the plain one to 1e-5 (absolute) and its
-channels_last copy (parameters and inputs NHWC) to 1e-5 relative to the largest output
-(``1e-5 * max(1, |out|.max())``: NHWC convolution kernels sum in another order; the tiny
-CascadeEncoderDecoder's logits differ by 1.05e-5). The original's state_dict stays untouched.
+hide a wrong fold) and compares the folded model and its channels_last copy (parameters and
+inputs NHWC) with the plain one to 1e-5 relative to the largest output
+(``1e-5 * max(1, |out|.max())``): a folded conv and NHWC kernels round in another order, and
+oneDNN picks other kernels per CPU (on an AVX2-only EPYC the folded tiny K-Net head and
+CascadeEncoderDecoder differ by 1.2e-5 / 1.7e-5 on outputs above 1; on an AVX-512 one, below
+1e-5). The original's state_dict stays untouched.
 """
 from __future__ import annotations
 
@@ -87,8 +89,8 @@ def _check(model: nn.Module, run, path: str = "fuse", *inputs) -> nn.Module:
     assert len(plain) == len(out)
     for a, b in zip(plain, out):
         assert a.shape == b.shape
-        bound = ATOL if path == "fuse" else ATOL * max(1.0, a.abs().max().item())
-        assert (a - b).abs().max().item() <= bound
+        bound = ATOL * max(1.0, a.abs().max().item())
+        assert (a - b).abs().max().item() <= bound, (path, bound)
     _assert_same_state(model, before)
     if path == "fuse":
         assert _bn_count(model) - _bn_count(fast) == fast.fused_conv_bn
