@@ -6,8 +6,9 @@ FCN R18-D8 training step (decode + auxiliary head), batch 2 of 512x512, per clas
 Each (class count, lean on/off) runs in a fresh child process (same interpreter): random weights
 (seed 0), ``SEGLAB_MALLOC=memory`` on a CPU (each large block its own mapping, so the peak RSS
 is the peak live memory and not the heap's history), the median step time after one warm-up
-step, and the peak memory above the resident memory after the warm-up (RSS on a CPU,
-``max_memory_allocated`` on CUDA). The total loss of both must be equal (checked).
+step, and the peak memory of the timed steps above the memory after the warm-up (on a CPU the
+kernel's peak RSS, VmHWM, reset after the warm-up; on CUDA ``max_memory_allocated``). The
+total loss of both must be equal (checked).
 """
 from __future__ import annotations
 
@@ -15,20 +16,30 @@ import argparse
 import json
 import os
 import os.path as osp
-import resource
 import statistics
 import subprocess
 import sys
 import time
 
+from eval_memory import rss_bytes  # benchmarks/eval_memory.py
+from models import syncbn_to_bn  # benchmarks/models.py
+
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG = osp.join(ROOT, "configs/fcn/fcn_r18-d8_512x1024_80k_cityscapes.py")
-PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
-def rss_bytes() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * PAGE
+def reset_peak_rss() -> None:
+    """Start the kernel's peak-RSS count (VmHWM) afresh from the current RSS (Linux >= 4.0)."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
+def peak_rss_since_reset() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def child(args) -> dict:
@@ -38,9 +49,6 @@ def child(args) -> dict:
     from seglab.engine.optim_step import OptimStep
     from seglab.models import build_segmentor
     from seglab.models.decode_heads.decode_head import BaseDecodeHead
-
-    sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-    from models import syncbn_to_bn
 
     cfg = Config.fromfile(CONFIG)
     model_cfg = syncbn_to_bn(cfg.model.to_dict())
@@ -62,7 +70,7 @@ def child(args) -> dict:
     def step() -> float:
         out = model.train_step(dict(img=img, img_metas=metas, gt_semantic_seg=label))
         optim_step.step(out["loss"], model, optimizer, 0, 1)
-        return float(out["log_vars"]["loss"]) if "log_vars" in out else float(out["loss"])
+        return out["log_vars"]["loss"]
 
     losses = [step()]  # warm-up
     if cuda:
@@ -70,6 +78,7 @@ def child(args) -> dict:
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
     else:
+        reset_peak_rss()  # the warm-up's peak does not count
         base = rss_bytes()
     times = []
     for _ in range(args.steps):
@@ -78,8 +87,7 @@ def child(args) -> dict:
         if cuda:
             torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
-    peak = (torch.cuda.max_memory_allocated() if cuda
-            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+    peak = torch.cuda.max_memory_allocated() if cuda else peak_rss_since_reset()
     return dict(seconds=statistics.median(times), peak_mib=(peak - base) / 2 ** 20,
                 peak_total_mib=peak / 2 ** 20, first_loss=losses[1])
 

@@ -84,8 +84,8 @@ class BaseDecodeHead(nn.Module):
     # The lean loss (one softmax CrossEntropyLoss resizing inside itself, keeping no
     # full-resolution log-probabilities for backward; bit-identical): True, False, or None =
     # on CUDA only, where memory bounds the batch. benchmarks/lean_loss.py: an FCN R18-D8 step's
-    # peak memory 0.85x (19 classes) / 0.76x (150 classes), the recomputation in backward
-    # costing 4-18% of the step's time on a 2-core CPU (noisy), where RAM rarely binds.
+    # peak memory 0.98x (19 classes: the convolutions' buffers set it) / 0.81x (150 classes),
+    # the recomputation costing up to 10% of the step's time on a 2-core CPU (noisy).
     lean_loss: Optional[bool] = None
 
     def __init_subclass__(cls, fixed_keys: Sequence[str] = (), **kwargs) -> None:
