@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 from typing import Any, Dict, Optional
 
 import numpy as np
@@ -28,7 +29,24 @@ def set_random_seed(seed: int, deterministic: bool = False) -> None:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.backends.cudnn.deterministic = True
         torch.backends.cudnn.benchmark = False
+        _use_deterministic_algorithms()
+
+
+def _use_deterministic_algorithms() -> None:
+    """``torch.use_deterministic_algorithms(True, warn_only=True)``, without its inductor import.
+
+    torch's function imports ``torch._inductor.config`` only to set its ``deterministic`` flag,
+    which costs seconds at every start of a tool (3.7 s of tools/train.py --deterministic here).
+    While inductor is not imported, the same flag is asked for through the environment variable
+    inductor reads at its import (``TORCHINDUCTOR_DETERMINISTIC=1``), so a later
+    ``torch.compile`` is deterministic too, and the kernels' flag is set directly.
+    """
+    setter = getattr(torch._C, "_set_deterministic_algorithms", None)
+    if "torch._inductor.config" in sys.modules or setter is None:
         torch.use_deterministic_algorithms(True, warn_only=True)
+        return
+    os.environ["TORCHINDUCTOR_DETERMINISTIC"] = "1"
+    setter(True, warn_only=True)
 
 
 def get_rng_state() -> Dict[str, Any]:

@@ -1,6 +1,9 @@
 """set_random_seed, RNG state round trip, get_root_logger, collect_env."""
 import logging
+import os
 import random
+import subprocess
+import sys
 
 import numpy as np
 import torch
@@ -32,6 +35,27 @@ def test_deterministic_flags(monkeypatch):
     finally:
         torch.use_deterministic_algorithms(before)
         torch.backends.cudnn.deterministic = False
+
+
+def test_deterministic_mode_leaves_inductor_unimported_and_still_deterministic():
+    """torch.use_deterministic_algorithms imports inductor (seconds at every tool start);
+    seglab sets the same flags without it, and inductor imported later is deterministic too."""
+    code = """
+import os, sys, torch
+from seglab.engine import set_random_seed
+set_random_seed(0, deterministic=True)
+print('inductor imported:', 'torch._inductor' in sys.modules)
+print('kernels:', torch.are_deterministic_algorithms_enabled(),
+      torch.is_deterministic_algorithms_warn_only_enabled())
+import torch._inductor.config as inductor_config
+print('inductor:', inductor_config.deterministic)
+"""
+    env = {k: v for k, v in os.environ.items() if k != "TORCHINDUCTOR_DETERMINISTIC"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["inductor imported: False", "kernels: True True",
+                                        "inductor: True"]
 
 
 def test_rng_state_survives_a_weights_only_round_trip(tmp_path):

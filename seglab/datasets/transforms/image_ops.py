@@ -12,6 +12,7 @@ fixed this). All MMSegmentation configs pad images with 0, where both agree.
 """
 from __future__ import annotations
 
+import functools
 import numbers
 from typing import Optional, Sequence, Tuple, Union
 
@@ -183,23 +184,58 @@ def _slice_value(value: PadValue, start: int) -> PadValue:
     return tuple(value)[start:start + 4]
 
 
+def _normalize_numpy(out: np.ndarray, mean64: np.ndarray, stdinv64: np.ndarray) -> None:
+    """mmcv's arithmetic in NumPy, in place: each step in float64, rounded once to float32."""
+    np.subtract(out, mean64, out=out, casting="unsafe")
+    np.multiply(out, stdinv64, out=out, casting="unsafe")
+
+
+def _normalize_opencv(out: np.ndarray, mean64: np.ndarray, stdinv64: np.ndarray) -> None:
+    """mmcv's own calls (``cv2.subtract`` / ``cv2.multiply`` with float64 rows), in place."""
+    cv2.subtract(out, mean64, out)
+    cv2.multiply(out, stdinv64, out)
+
+
+@functools.lru_cache(maxsize=1)
+def _opencv_normalizes_like_mmcv() -> bool:
+    """Whether this OpenCV's per-channel arithmetic gives mmcv's (OpenCV 4.x) numbers.
+
+    OpenCV 5 changed ``cv2.subtract`` / ``cv2.multiply`` with a per-channel float64 row (a 1x1
+    image came out 5.0 instead of 2.0; larger ones rounded in float32). Probed once on a 1x1 and
+    a 7x9 image against the NumPy formula; where they differ, NumPy does the work (about half
+    OpenCV 4's speed, same numbers).
+    """
+    rng = np.random.default_rng(0)
+    mean64 = np.array([[123.675, 116.28, 103.53]], np.float32).astype(np.float64)
+    stdinv64 = 1 / np.array([[58.395, 57.12, 57.375]], np.float32).astype(np.float64)
+    for shape in ((1, 1, 3), (7, 9, 3)):
+        img = (rng.random(shape) * 255).astype(np.float32)
+        a, b = img.copy(), img.copy()
+        _normalize_opencv(a, mean64, stdinv64)
+        _normalize_numpy(b, mean64.reshape(-1), stdinv64.reshape(-1))
+        if not np.array_equal(a, b):
+            return False
+    return True
+
+
 def imnormalize(img: np.ndarray, mean: np.ndarray, std: np.ndarray, to_rgb: bool = True
                 ) -> np.ndarray:
     """``(img - mean) / std`` in float32, after an optional BGR->RGB swap (a new array).
 
-    Uses OpenCV's in-place arithmetic with float64 ``mean`` and ``1 / std``, exactly as
-    ``mmcv.imnormalize``, so results equal MMSegmentation's bit for bit.
+    mmcv's arithmetic: ``x - mean`` and then ``* (1 / std)``, each computed in float64 from the
+    float32 value and rounded to float32, so results equal MMSegmentation's bit for bit. OpenCV
+    does it where its arithmetic agrees (OpenCV 4.x, probed once), NumPy elsewhere.
     """
-    out = img.astype(np.float32)  # always a copy
-    if to_rgb:
-        if out.ndim != 3 or out.shape[2] != 3:
-            raise ValueError(f"Normalize(to_rgb=True) needs a 3-channel BGR image, got shape "
-                             f"{img.shape}; set to_rgb=False for this data.")
-        cv2.cvtColor(out, cv2.COLOR_BGR2RGB, out)
-    mean64 = np.float64(np.asarray(mean).reshape(1, -1))
-    stdinv64 = 1 / np.float64(np.asarray(std).reshape(1, -1))
-    cv2.subtract(out, mean64, out)
-    cv2.multiply(out, stdinv64, out)
+    if to_rgb and (img.ndim != 3 or img.shape[2] != 3):
+        raise ValueError(f"Normalize(to_rgb=True) needs a 3-channel BGR image, got shape "
+                         f"{img.shape}; set to_rgb=False for this data.")
+    out = np.array(img[..., ::-1] if to_rgb else img, dtype=np.float32, order="C")  # a copy
+    mean64 = np.asarray(mean, dtype=np.float64).reshape(-1)
+    stdinv64 = 1 / np.asarray(std, dtype=np.float64).reshape(-1)
+    if _opencv_normalizes_like_mmcv():
+        _normalize_opencv(out, mean64.reshape(1, -1), stdinv64.reshape(1, -1))
+    else:
+        _normalize_numpy(out, mean64, stdinv64)
     return out
 
 

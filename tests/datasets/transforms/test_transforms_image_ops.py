@@ -2,6 +2,7 @@
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -89,3 +90,42 @@ def test_imnormalize_matches_the_formula_in_float32():
 def test_imresize_to_multiple_rounds_up():
     img = np.zeros((33, 65), np.uint8)
     assert image_ops.imresize_to_multiple(img, 32).shape == (64, 96)
+
+
+def _mmcv_normalize_reference(img, mean, std):
+    """mmcv 1.x's imnormalize spelled out per element: two float64 steps, each rounded to float32."""
+    x = img[..., ::-1].astype(np.float32).astype(np.float64)
+    mean64 = np.asarray(mean, np.float64)
+    stdinv64 = 1 / np.asarray(std, np.float64)
+    return ((x - mean64).astype(np.float32).astype(np.float64) * stdinv64).astype(np.float32)
+
+
+@pytest.mark.parametrize("use_opencv", [True, False])
+def test_imnormalize_is_mmcv_arithmetic_bit_for_bit_on_either_path(monkeypatch, use_opencv):
+    if use_opencv and not image_ops._opencv_normalizes_like_mmcv():
+        pytest.skip(f"OpenCV {cv2.__version__} does not do mmcv's per-channel arithmetic")
+    monkeypatch.setattr(image_ops, "_opencv_normalizes_like_mmcv", lambda: use_opencv)
+    rng = np.random.default_rng(3)
+    mean = np.array([123.675, 116.28, 103.53], np.float32)
+    std = np.array([58.395, 57.12, 57.375], np.float32)
+    every_byte = np.arange(256 * 3, dtype=np.int64).reshape(16, 16, 3) % 256
+    images = [every_byte.astype(np.uint8), rng.integers(0, 256, (1, 1, 3)).astype(np.uint8),
+              (rng.random((33, 17, 3)) * 255).astype(np.float32)]  # float: after PhotoMetricDistortion
+    for img in images:
+        out = image_ops.imnormalize(img, mean, std, to_rgb=True)
+        assert out.dtype == np.float32 and out.flags.c_contiguous and out.shape == img.shape
+        np.testing.assert_array_equal(out, _mmcv_normalize_reference(img, mean, std))
+
+
+def test_opencv_4_does_mmcv_arithmetic():
+    """OpenCV 4.x (what mmcv runs on) must pass the probe; otherwise seglab would be slower."""
+    if int(cv2.__version__.split(".")[0]) != 4:
+        pytest.skip(f"OpenCV {cv2.__version__}")
+    assert image_ops._opencv_normalizes_like_mmcv()
+
+
+def test_imnormalize_rejects_to_rgb_on_a_one_channel_image():
+    with pytest.raises(ValueError, match="3-channel BGR image.*to_rgb=False"):
+        image_ops.imnormalize(np.zeros((4, 5), np.uint8), [0.0], [1.0], to_rgb=True)
+    out = image_ops.imnormalize(np.full((4, 5), 10, np.uint8), [4.0], [2.0], to_rgb=False)
+    assert out.shape == (4, 5) and np.all(out == 3.0)
