@@ -132,7 +132,9 @@ def main(argv=None) -> int:
         peak_rss_child(*args.child)
         return 0
     print(machine_line())
-    for case in args.case or ([Path(c).stem for c in args.config] or list(CASES)):
+    # --case and --config add up; neither: every built-in case
+    cases = (args.case or []) + [Path(c).stem for c in args.config]
+    for case in cases or list(CASES):
         rows = measure(case, args.repeat, args.warmup)
         base = rows["plain"]["median_s"]
         defaults = resolve_fast_paths(build(case, "plain"))

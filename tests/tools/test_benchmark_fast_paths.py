@@ -33,3 +33,16 @@ def test_table_of_a_tiny_case(bench, tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "| plain |" in out and "| 1.00x |" in out and "CPU:" in out
     assert "tool defaults: fuse_conv_bn, channels_last" in out  # the tiny ResNet FCN
+
+
+def test_case_and_config_add_up(bench, tmp_path, monkeypatch, capsys):
+    """--case NAME --config PATH measures both (the config used to replace the case)."""
+    config = tmp_path / "tiny.py"
+    config.write_text(config_text(str(tmp_path)))
+    other = tmp_path / "other_tiny.py"
+    other.write_text(config_text(str(tmp_path)))
+    monkeypatch.setattr(bench, "CASES", {"tiny": (str(config), (48, 64))})
+    assert bench.main(["--case", "tiny", "--config", str(other), "--repeat", "1", "--warmup", "0",
+                       "--no-rss"]) == 0
+    out = capsys.readouterr().out
+    assert "\ntiny: " in out and "\nother_tiny: " in out
