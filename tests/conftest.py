@@ -14,3 +14,21 @@ if _workers > 1:
     import torch
 
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+
+
+import pytest  # noqa: E402
+
+# set_random_seed(deterministic=True) sets these for its process, as a tool wants; a test that
+# calls it in-process (tools' main(), the runner) must not hand them to the worker's later tests.
+_DETERMINISM_ENV = ("CUBLAS_WORKSPACE_CONFIG", "TORCHINDUCTOR_DETERMINISTIC")
+
+
+@pytest.fixture(autouse=True)
+def _restore_determinism_env():
+    before = {key: os.environ.get(key) for key in _DETERMINISM_ENV}
+    yield
+    for key, value in before.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
