@@ -6,6 +6,8 @@ and makes the suite several times slower.
 """
 import os
 
+import pytest
+
 _workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 if _workers > 1:
     _threads = str(max(1, (os.cpu_count() or 1) // _workers))
@@ -15,8 +17,6 @@ if _workers > 1:
 
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
-
-import pytest  # noqa: E402
 
 # set_random_seed(deterministic=True) sets these for its process, as a tool wants; a test that
 # calls it in-process (tools' main(), the runner) must not hand them to the worker's later tests.

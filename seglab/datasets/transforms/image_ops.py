@@ -192,8 +192,8 @@ def _normalize_numpy(out: np.ndarray, mean64: np.ndarray, stdinv64: np.ndarray) 
 
 def _normalize_opencv(out: np.ndarray, mean64: np.ndarray, stdinv64: np.ndarray) -> None:
     """mmcv's own calls (``cv2.subtract`` / ``cv2.multiply`` with float64 rows), in place."""
-    cv2.subtract(out, mean64, out)
-    cv2.multiply(out, stdinv64, out)
+    cv2.subtract(out, mean64.reshape(1, -1), out)
+    cv2.multiply(out, stdinv64.reshape(1, -1), out)
 
 
 @functools.lru_cache(maxsize=1)
@@ -206,13 +206,13 @@ def _opencv_normalizes_like_mmcv() -> bool:
     OpenCV 4's speed, same numbers).
     """
     rng = np.random.default_rng(0)
-    mean64 = np.array([[123.675, 116.28, 103.53]], np.float32).astype(np.float64)
-    stdinv64 = 1 / np.array([[58.395, 57.12, 57.375]], np.float32).astype(np.float64)
+    mean64 = np.array([123.675, 116.28, 103.53], np.float32).astype(np.float64)
+    stdinv64 = 1 / np.array([58.395, 57.12, 57.375], np.float32).astype(np.float64)
     for shape in ((1, 1, 3), (7, 9, 3)):
         img = (rng.random(shape) * 255).astype(np.float32)
         a, b = img.copy(), img.copy()
         _normalize_opencv(a, mean64, stdinv64)
-        _normalize_numpy(b, mean64.reshape(-1), stdinv64.reshape(-1))
+        _normalize_numpy(b, mean64, stdinv64)
         if not np.array_equal(a, b):
             return False
     return True
@@ -232,10 +232,8 @@ def imnormalize(img: np.ndarray, mean: np.ndarray, std: np.ndarray, to_rgb: bool
     out = np.array(img[..., ::-1] if to_rgb else img, dtype=np.float32, order="C")  # a copy
     mean64 = np.asarray(mean, dtype=np.float64).reshape(-1)
     stdinv64 = 1 / np.asarray(std, dtype=np.float64).reshape(-1)
-    if _opencv_normalizes_like_mmcv():
-        _normalize_opencv(out, mean64.reshape(1, -1), stdinv64.reshape(1, -1))
-    else:
-        _normalize_numpy(out, mean64, stdinv64)
+    normalize = _normalize_opencv if _opencv_normalizes_like_mmcv() else _normalize_numpy
+    normalize(out, mean64, stdinv64)
     return out
 
 
