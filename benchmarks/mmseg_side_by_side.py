@@ -35,6 +35,13 @@ the comparison issue 13 states its bf16 target in. seglab's tools/test.py folds 
 convolutions in channels_last by default (logits equal to 1e-5); the seglab-only ``--plain``
 rows (and lines beside MMSeg fp32) show it without them, bit for bit the model as built.
 
+The bf16 inference rows run both libraries under bfloat16 autocast (seglab:
+``init_segmentor(precision='bf16')``); the bf16 train row is seglab's ``--amp``
+(``OptimStep(amp='bf16')``) beside MMSeg's train step inside ``torch.autocast('cpu',
+torch.bfloat16)`` (mmengine's ``AmpOptimWrapper`` refuses a CPU). Each bf16 row has one more
+line setting seglab's bf16 time beside MMSeg's float32 one, as issue 13 states the bf16 targets.
+On a CPU without native bf16 seglab runs float32 (said once) and MMSeg emulated bf16.
+
 seglab's processes run with the C allocator policy its tools set (``SEGLAB_MALLOC``; the
 inference and train workers default to ``speed`` as tools/benchmark.py and tools/train.py do: no
 page faults for reused activations; tools/test.py defaults to ``system``; seglab.utils.malloc);
@@ -110,6 +117,8 @@ ROWS = [
         precision="bf16"),
     Row("fcn_r18_slide_bf16", "FCN R18-D8 slide 1024x2048, bf16", "infer", "r18_slide",
         1024, 2048, precision="bf16"),
+    Row("fcn_r18_train_bf16", "FCN R18-D8 train step, bf16 autocast (seglab: --amp)", "train",
+        "r18_whole", precision="bf16"),
     Row("test_tool_bf16", "tools/test.py --precision bf16 (MMSeg: TestLoop fp16=True, bf16 "
         "autocast on a CPU)", "test_tool", "r18_test_tool", precision="bf16", unit="img/s"),
     Row("test_tool_plain", "tools/test.py --plain (no fast path; seglab only)", "test_tool",
@@ -130,8 +139,14 @@ RSS_ROWS = [("fcn_r50_whole", "fcn_r50_whole", "Peak RSS, FCN R50-D8 whole 512x5
             ("fcn_r18_train_memory", "fcn_r18_train",
              "Peak RSS, FCN R18-D8 train step: seglab SEGLAB_MALLOC=memory beside MMSeg")]
 # (row, reference row, title): seglab of the first beside MMSeg of the second (issue 13 states
-# its bf16 tools/test.py target against MMSeg's float32 run).
-CROSS_ROWS = [("test_tool_bf16", "test_tool", "tools/test.py: seglab bf16 beside MMSeg fp32"),
+# its bf16 targets against MMSeg's float32 runs).
+CROSS_ROWS = [("fcn_r50_whole_bf16", "fcn_r50_whole",
+               "FCN R50-D8 whole: seglab bf16 beside MMSeg fp32"),
+              ("fcn_r18_slide_bf16", "fcn_r18_slide",
+               "FCN R18-D8 slide: seglab bf16 beside MMSeg fp32"),
+              ("fcn_r18_train_bf16", "fcn_r18_train",
+               "FCN R18-D8 train step: seglab bf16 --amp beside MMSeg fp32"),
+              ("test_tool_bf16", "test_tool", "tools/test.py: seglab bf16 beside MMSeg fp32"),
               ("test_tool_plain", "test_tool", "tools/test.py: seglab --plain beside MMSeg fp32"),
               ("test_tool_plain_bf16", "test_tool",
                "tools/test.py: seglab bf16 --plain beside MMSeg fp32")]
@@ -300,9 +315,7 @@ data = dict(workers_per_gpu={self.args.test_workers}, test=dict(
             return dict(seglab=seglab, mmseg=mmseg)
         common = ["--ckpt", prep["ckpt"], "--height", str(row.height), "--width",
                   str(row.width), "--warmup", str(a.warmup), "--iters", str(a.iters),
-                  "--device", a.device]
-        if row.kind == "infer":
-            common += ["--precision", row.precision]
+                  "--device", a.device, "--precision", row.precision]
         preds = {lib: osp.join(self.work, f"{row.name}_{lib}.npy") for lib in ("seglab", "mmseg")}
         pred = lambda lib: (["--save-pred", preds[lib]]  # noqa: E731
                             if row.kind == "infer" and row.precision == "fp32" and run == 0

@@ -9,6 +9,8 @@ Tasks (``--task``):
     infer      ``init_model`` + ``inference_model`` on one BGR image (``--precision bf16``:
                inside ``torch.autocast('cpu', torch.bfloat16)``, MMSeg has no switch of its own)
     train      ``model.train_step`` (data_preprocessor, losses, backward, SGD step) on a batch
+               (``--precision bf16``: inside ``torch.autocast('cpu', torch.bfloat16)``; mmengine's
+               ``AmpOptimWrapper`` refuses a CPU)
     test_tool  MMSegmentation's own ``tools/test.py`` (shipped in the wheel under ``.mim``) on a
                1.x config written here for the synthetic VOC-layout test set; ``--precision
                bf16`` sets ``test_cfg=dict(type='TestLoop', fp16=True)``, mmengine's autocast,
@@ -57,6 +59,13 @@ def load_weights(model, ckpt: str) -> None:
     model.load_state_dict(state, strict=True)
 
 
+def bf16_autocast(args):
+    """bfloat16 autocast on the row's device for ``--precision bf16``, else nothing."""
+    if args.precision == "bf16":
+        return torch.autocast(args.device.split(":")[0], dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
 def task_infer(args) -> dict:
     from mmengine import Config
     from mmseg.apis import inference_model, init_model
@@ -69,12 +78,8 @@ def task_infer(args) -> dict:
     model.dataset_meta = dict(classes=[str(i) for i in range(num_classes)],
                               palette=[[i, i, i] for i in range(num_classes)])
     img = make_image(args.height, args.width, seed=args.seed)
-    autocast = (torch.autocast(args.device.split(":")[0], dtype=torch.bfloat16)
-                if args.precision == "bf16"
-                else contextlib.nullcontext())
-
     def call():
-        with autocast:
+        with bf16_autocast(args):
             return inference_model(model, img)
 
     stats = time_calls(call, args.warmup, args.iters)
@@ -107,7 +112,12 @@ def task_train(args) -> dict:
                 data_samples=samples)
     optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9,
                                          weight_decay=5e-4))
-    return time_calls(lambda: model.train_step(data, optim), args.warmup, args.iters)
+
+    def step():
+        with bf16_autocast(args):
+            return model.train_step(data, optim)
+
+    return time_calls(step, args.warmup, args.iters)
 
 
 def task_test_tool(args) -> dict:

@@ -9,7 +9,8 @@ Tasks (``--task``):
              ``--precision bf16`` is ``init_segmentor(precision='bf16')`` where seglab has it
     train    one SGD step (forward, losses, then the runner's ``OptimStep``: backward, step,
              ``zero_grad(set_to_none=True)``) on a ``--batch`` of uint8 images normalised in the
-             step, median of ``--iters`` steps after ``--warmup``
+             step, median of ``--iters`` steps after ``--warmup``; ``--precision bf16`` is
+             ``--amp`` (``OptimStep(amp='bf16')``: the forward under its bfloat16 autocast)
 """
 from __future__ import annotations
 
@@ -119,16 +120,20 @@ def task_train(args) -> dict:
     metas = [dict(img_shape=shape, ori_shape=shape, pad_shape=shape, flip=False)
              for _ in range(args.batch)]
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
-    optim_step = OptimStep(args.device)  # what IterBasedRunner runs after each forward
+    # what IterBasedRunner runs after each forward; bf16: what tools/train.py --amp gives a CPU
+    optim_step = OptimStep(args.device, amp="bf16" if args.precision == "bf16" else None)
 
     def step():
         img = (images.flip(1).float() - mean) / std  # to_rgb, then normalise (the preprocessor)
-        out = model.train_step(dict(img=img, img_metas=metas, gt_semantic_seg=labels))
+        with optim_step.autocast():  # as the runner's train iteration
+            out = model.train_step(dict(img=img, img_metas=metas, gt_semantic_seg=labels))
         # backward, step, then the gradients freed before the next forward (as MMSeg's
         # OptimWrapper.update_params does), not kept alive through it
         optim_step.step(out["loss"], model, optimizer, 0, 1)
 
-    return time_calls(step, args.warmup, args.iters)
+    stats = time_calls(step, args.warmup, args.iters)
+    stats["precision"] = optim_step.amp or "fp32"  # as run (fp32 where bf16 is emulated)
+    return stats
 
 
 def main(argv=None) -> int:

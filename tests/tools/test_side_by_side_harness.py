@@ -174,3 +174,49 @@ def test_table_sets_seglab_bf16_beside_mmseg_fp32():
     # Without the float32 row there is nothing to set the bf16 run beside.
     lines = sbs.table(rows[1:], summaries, ["CPU: test"]).splitlines()
     assert not any("beside MMSeg fp32" in line for line in lines)
+
+
+def test_train_rows_pass_their_precision_and_set_bf16_beside_mmseg_fp32(tmp_path):
+    """The bf16 train row asks both workers for bf16 (seglab: --amp's OptimStep; MMSeg: autocast),
+    and the table sets each bf16 inference / train row beside MMSeg's float32 row of the work."""
+    args = sbs.argparse.Namespace(venv=str(tmp_path / "venv"), device="cpu", warmup=0, iters=1)
+    bench = sbs.Bench(args, str(tmp_path))
+    bench.prepared["r18_whole"] = dict(ok=True, config="c.py", ckpt="m.pth", json="m.json",
+                                       edits={})
+    rows = {row.name: row for row in sbs.ROWS}
+    for name, precision in (("fcn_r18_train", "fp32"), ("fcn_r18_train_bf16", "bf16")):
+        cmds = bench.commands(rows[name], 0)
+        for lib in ("seglab", "mmseg"):
+            assert cmds[lib][cmds[lib].index("--task") + 1] == "train"
+            assert cmds[lib][cmds[lib].index("--precision") + 1] == precision
+    pairs = [c[:2] for c in sbs.CROSS_ROWS]
+    for bf16, fp32 in (("fcn_r50_whole_bf16", "fcn_r50_whole"),
+                       ("fcn_r18_slide_bf16", "fcn_r18_slide"),
+                       ("fcn_r18_train_bf16", "fcn_r18_train")):
+        assert (bf16, fp32) in pairs and rows[bf16].precision == "bf16"
+        assert rows[fp32].precision == "fp32" and rows[bf16].kind == rows[fp32].kind
+    table_rows = [rows["fcn_r18_train"], rows["fcn_r18_train_bf16"]]
+    summaries = {"fcn_r18_train": dict(seglab=dict(seconds=2.0, rss_mib=1500.0),
+                                       mmseg=dict(seconds=2.5, rss_mib=1400.0)),
+                 "fcn_r18_train_bf16": dict(seglab=dict(seconds=1.0, rss_mib=1300.0),
+                                            mmseg=dict(seconds=1.6, rss_mib=1350.0))}
+    lines = sbs.table(table_rows, summaries, ["CPU: test"]).splitlines()
+    assert ("| FCN R18-D8 train step: seglab bf16 --amp beside MMSeg fp32 | 1.000 s | 2.500 s | "
+            "0.40x | |") in lines
+
+
+@pytest.mark.slow  # two seglab processes (build R18, three tiny train steps): ~10 s
+def test_seglab_train_worker_runs_bf16_where_the_cpu_has_it(tmp_path):
+    """seglab's train worker with --precision bf16 trains under --amp's choice for this CPU:
+    bfloat16 autocast where bf16 is native, float32 (said) where it would be emulated."""
+    from seglab.utils.precision import train_amp
+
+    args = sbs.argparse.Namespace(venv=str(tmp_path / "no-venv"), runs=1, warmup=1, iters=2,
+                                  device="cpu", test_images=1, test_workers=0)
+    bench = sbs.Bench(args, str(tmp_path), dict(sbs.os.environ, OMP_NUM_THREADS="1"))
+    row = sbs.Row("train_bf16", "R18 train bf16", "train", "r18_whole", 64, 64, precision="bf16")
+    cmd = bench.commands(row, 0)["seglab"]
+    result = sbs.measure(cmd, bench.env, str(ROOT))
+    assert result["ok"], result
+    assert result["precision"] == (train_amp("cpu") or "fp32")
+    assert len(result["times"]) == 2 and all(t > 0 for t in result["times"])
