@@ -78,9 +78,10 @@ def run_tool(main: Callable[[Optional[Sequence[str]]], int],
             print(f"error: {tag}{e}", file=sys.stderr)
         return 2
     except RuntimeError as e:
-        if not is_peer_failure(e):
+        rank, world_size = launch_rank()
+        if not is_peer_failure(e, world_size):
             raise
-        print(f"note: [rank {launch_rank()[0]}] {PEER_FAILURE_NOTE}", file=sys.stderr)
+        print(f"note: [rank {rank}] {PEER_FAILURE_NOTE}", file=sys.stderr)
         return 1
 
 

@@ -37,13 +37,15 @@ def dist_device() -> torch.device:
     return torch.device("cpu")
 
 
-def is_peer_failure(err: BaseException) -> bool:
+def is_peer_failure(err: BaseException, launch_world_size: int = 1) -> bool:
     """Whether ``err`` is a collective that failed because another rank died (not a fault of
     this rank), so a tool can stop with one short note instead of a second traceback.
 
-    Only meaningful in a process group; the markers are the gloo and NCCL messages.
+    Only meaningful in a process group, or in a launch of ``launch_world_size`` > 1 processes
+    whose group is not up yet (``init_process_group`` fails the same way when a peer that
+    finished it has already exited); the markers are the gloo and NCCL messages.
     """
-    if not isinstance(err, RuntimeError) or not is_distributed():
+    if not isinstance(err, RuntimeError) or not (is_distributed() or launch_world_size > 1):
         return False
     if isinstance(err, dist.DistNetworkError):
         return True

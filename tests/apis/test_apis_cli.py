@@ -11,6 +11,7 @@ from seglab.apis.cli import (AUG_TEST_RATIOS, apply_aug_test, build_test_loader,
                              prepare_test_config, resolve_device, resolve_test_batch_size,
                              run_tool)
 from seglab.apis.progress import Progress
+from seglab.engine.dist import PEER_FAILURE_NOTE
 from seglab.errors import ConfigError, DatasetError
 
 
@@ -68,6 +69,29 @@ def test_run_tool_turns_user_errors_into_exit_code_2(capsys):
     assert capsys.readouterr().err == "error: Image file 'x.jpg' does not exist.\n"
     with pytest.raises(ZeroDivisionError):  # bugs keep their traceback
         run_tool(crashing, [])
+
+
+def test_run_tool_notes_a_peer_lost_while_the_group_starts(capsys, monkeypatch):
+    """A rank whose init_process_group fails because a peer already exited (the peer finished
+    its part of the start and then failed) prints the one note of a lost peer, not a traceback;
+    outside a launch the same error keeps its traceback."""
+    message = ("Gloo connectFullMesh failed with [pair.cc:553] Connection closed by peer "
+               "[127.0.0.1]:17803. This is typically caused by a remote worker crashing.")
+
+    def starting(argv):
+        raise RuntimeError(message)
+
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(RuntimeError, match="connectFullMesh"):  # one process: not a peer's fault
+        run_tool(starting, [])
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert run_tool(starting, []) == 1
+    assert capsys.readouterr().err == f"note: [rank 0] {PEER_FAILURE_NOTE}\n"
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    with pytest.raises(RuntimeError, match="connectFullMesh"):
+        run_tool(starting, [])
 
 
 def test_progress_lines_without_a_terminal(caplog):
